@@ -1,0 +1,80 @@
+"""Pug's ingestion and metrics server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+logger = logging.getLogger(__name__)
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Render datetimes as ISO 8601 with an offset, never as HTTP dates."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return value.isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return DefaultJSONProvider.default(value)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the Pug server application.
+
+    Settings come from the defaults, then ``PUG_*`` environment variables,
+    then *config* (names without the prefix). The schema is created on the
+    first start.
+
+    :raises pug_server.config.ConfigError: when a setting is invalid.
+    """
+    from pug_server import db
+    from pug_server.api import errors, events, health, ingest
+    from pug_server.config import load_config
+    from pug_server.models import create_schema
+
+    settings = load_config(config)
+    app = Flask(__name__)
+    app.json = _JSONProvider(app)
+    app.config["PUG"] = settings
+    database = db.init_database(settings)
+    create_schema(database)
+    db.init_app(app)
+    errors.register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(events.bp)
+    _register_optional_blueprints(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Register the blueprints of the identity, metrics and page modules."""
+    import importlib
+
+    for module_name in (
+        "pug_server.api.persons",
+        "pug_server.api.metrics",
+        "pug_server.api.openapi",
+        "pug_server.api.pages",
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.register_blueprint(module.bp)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,69 @@
+"""Error handlers: every error leaves as one JSON envelope."""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+from flask import jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from pug_server.errors import APIError
+
+logger = logging.getLogger(__name__)
+
+
+def register_error_handlers(app) -> None:
+    @app.errorhandler(APIError)
+    def handle_api_error(error: APIError):
+        response = jsonify(error.to_dict())
+        response.status_code = error.status_code
+        response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = jsonify(
+            {"error": {"code": code, "message": error.description, "details": None}}
+        )
+        response.status_code = error.code or 500
+        return response
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def handle_database_unavailable(error: Exception):
+        # Locked past the busy timeout, or the server cannot be reached: the
+        # transaction rolled back, so the client may retry safely.
+        retry_after = str(app.config["PUG"]["RETRY_AFTER_SECONDS"])
+        logger.warning(
+            "database unavailable path=%s error=%s", request.path, error, exc_info=True
+        )
+        response = jsonify(
+            {
+                "error": {
+                    "code": "unavailable",
+                    "message": "the database is unavailable; nothing was stored, "
+                    f"retry after {retry_after} seconds",
+                    "details": None,
+                }
+            }
+        )
+        response.status_code = 503
+        response.headers["Retry-After"] = retry_after
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        logger.exception("unhandled error path=%s", request.path)
+        response = jsonify(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": "internal server error; the error is logged",
+                    "details": None,
+                }
+            }
+        )
+        response.status_code = 500
+        return response

@@ -1,0 +1,89 @@
+"""The database proxy and its per-request connection handling."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+logger = logging.getLogger(__name__)
+
+#: The one database every model binds to, initialised by :func:`init_database`.
+database = peewee.DatabaseProxy()
+
+#: Column types of the custom JSON field, per backend.
+SQLITE_FIELD_TYPES = {"JSON": "TEXT"}
+POSTGRES_FIELD_TYPES = {"JSON": "JSONB"}
+
+
+def backend_name(url: str) -> str:
+    """Return ``sqlite`` or ``postgresql`` for a database URL."""
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def describe_url(url: str) -> str:
+    """Return *url* without user name or password, safe to log."""
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("sqlite"):
+        return url
+    host = parsed.hostname or "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port}{parsed.path}"
+
+
+def make_database(url: str, config: dict) -> peewee.Database:
+    """Create the peewee database for *url* with Pug's settings."""
+    if backend_name(url) == "sqlite":
+        timeout_ms = config["SQLITE_BUSY_TIMEOUT_MS"]
+        return connect(
+            url,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": timeout_ms,
+            },
+            timeout=timeout_ms / 1000,
+            field_types=SQLITE_FIELD_TYPES,
+            check_same_thread=False,
+            # Every write transaction takes the write lock at BEGIN, so two
+            # writers never deadlock upgrading a read lock.
+            lock_type="IMMEDIATE",
+            returning_clause=True,
+        )
+    url = url.replace("postgres://", "postgresql://", 1)
+    pooled = url.replace("postgresql://", "postgresql+pool://", 1)
+    return connect(
+        pooled,
+        max_connections=config["DB_POOL_SIZE"],
+        stale_timeout=300,
+        timeout=10,
+        field_types=POSTGRES_FIELD_TYPES,
+    )
+
+
+def init_database(config: dict) -> peewee.Database:
+    """Point :data:`database` at the configured database and return it."""
+    db = make_database(config["DATABASE_URL"], config)
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    """Tell whether the proxy currently points at PostgreSQL."""
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+def init_app(app) -> None:
+    """Close the request's connection in the teardown handler.
+
+    Peewee opens the connection on the first query of a request, so views
+    that touch no table (``/health``) never wait on the database.
+    """
+
+    @app.teardown_appcontext
+    def _close(exc):
+        if not database.is_closed():
+            database.close()

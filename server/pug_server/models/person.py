@@ -1,0 +1,58 @@
+"""Persons, the ids that belong to them, their traits and their merges."""
+
+from __future__ import annotations
+
+import peewee
+
+from pug_server.models.base import BaseModel, JSONField, utcnow
+from pug_server.models.project import Project
+
+
+class Person(BaseModel):
+    id = peewee.BigAutoField()
+    project = peewee.ForeignKeyField(Project, on_delete="CASCADE")
+    created_at = peewee.DateTimeField(default=utcnow)
+    # True once any userId belongs to this person.
+    identified = peewee.BooleanField(default=False)
+
+
+class PersonDistinctId(BaseModel):
+    """One id (``userId`` or ``anonymousId``) and the person it belongs to."""
+
+    id = peewee.BigAutoField()
+    project = peewee.ForeignKeyField(Project, on_delete="CASCADE", index=False)
+    distinct_id = peewee.CharField(max_length=200)
+    person = peewee.ForeignKeyField(Person, on_delete="CASCADE")
+    is_user_id = peewee.BooleanField(default=False)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("project", "distinct_id"), True),)
+
+
+class PersonTrait(BaseModel):
+    """The current value of one trait, with the event time that set it."""
+
+    id = peewee.BigAutoField()
+    person = peewee.ForeignKeyField(Person, on_delete="CASCADE", index=False)
+    key = peewee.CharField(max_length=200)
+    value = JSONField(null=True)
+    timestamp = peewee.DateTimeField()
+    set_once = peewee.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("person", "key"), True),)
+
+
+class PersonMerge(BaseModel):
+    """A merge of one person into another, or a merge that was refused."""
+
+    id = peewee.BigAutoField()
+    project = peewee.ForeignKeyField(Project, on_delete="CASCADE")
+    from_person_id = peewee.BigIntegerField()
+    into_person_id = peewee.BigIntegerField(index=True)
+    distinct_ids = JSONField(null=True)
+    reason = peewee.CharField(max_length=64)
+    refused = peewee.BooleanField(default=False)
+    message_id = peewee.CharField(max_length=200, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)

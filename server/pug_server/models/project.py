@@ -1,0 +1,81 @@
+"""Projects and their keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import peewee
+
+from pug_server.models.base import BaseModel, utcnow
+
+WRITE_KEY_PREFIX = "pw_"
+READ_KEY_PREFIX = "pr_"
+
+
+def hash_key(key: str) -> str:
+    """Return the SHA-256 hex digest under which a read key is stored.
+
+    The keys are 32 random bytes, so a fast hash is enough: there is no
+    dictionary to guess from.
+    """
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def mask_key(key: str) -> str:
+    """Return the first characters of a key, enough to tell keys apart in logs."""
+    return key[:7] + "..." if key else "(empty)"
+
+
+class Project(BaseModel):
+    name = peewee.CharField(max_length=200)
+    write_key = peewee.CharField(max_length=64, unique=True)
+    read_key_hash = peewee.CharField(max_length=64, unique=True)
+    timezone = peewee.CharField(max_length=64, default="UTC")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    @classmethod
+    def create_with_keys(cls, name: str, timezone: str = "UTC"):
+        """Create a project and return it with its plain read key.
+
+        The read key is only ever returned here and by :meth:`rotate_keys`;
+        the database keeps its hash.
+        """
+        read_key = READ_KEY_PREFIX + secrets.token_urlsafe(32)
+        project = cls.create(
+            name=name,
+            timezone=timezone,
+            write_key=WRITE_KEY_PREFIX + secrets.token_urlsafe(24),
+            read_key_hash=hash_key(read_key),
+        )
+        return project, read_key
+
+    def rotate_keys(self) -> str:
+        """Replace both keys and return the new plain read key."""
+        read_key = READ_KEY_PREFIX + secrets.token_urlsafe(32)
+        self.write_key = WRITE_KEY_PREFIX + secrets.token_urlsafe(24)
+        self.read_key_hash = hash_key(read_key)
+        self.save()
+        return read_key
+
+    @classmethod
+    def by_write_key(cls, key: str):
+        """Return the project whose write key is *key*, or ``None``."""
+        if not key or not key.startswith(WRITE_KEY_PREFIX) or len(key) > 64:
+            return None
+        project = cls.get_or_none(cls.write_key == key)
+        if project is None or not hmac.compare_digest(project.write_key, key):
+            return None
+        return project
+
+    @classmethod
+    def by_read_key(cls, key: str):
+        """Return the project whose read key is *key*, or ``None``."""
+        if not key or not key.startswith(READ_KEY_PREFIX) or len(key) > 128:
+            return None
+        digest = hash_key(key)
+        project = cls.get_or_none(cls.read_key_hash == digest)
+        if project is None or not hmac.compare_digest(project.read_key_hash, digest):
+            return None
+        return project

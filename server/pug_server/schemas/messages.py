@@ -1,0 +1,173 @@
+"""Marshmallow schemas for Segment-spec messages, camelCase on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+MESSAGE_TYPES = ("track", "identify", "group", "alias", "page", "screen")
+MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200
+EXAMPLE_TIME = "2024-05-01T12:00:00Z"
+
+
+class DistinctId(fields.Field):
+    """A ``userId``, ``anonymousId``, ``groupId`` or ``previousId``.
+
+    Strings are kept as sent; integers are accepted and stored as their
+    decimal string, because several Segment-spec clients send numeric ids.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError(
+                f"must be a string or an integer, got {type(value).__name__}"
+            )
+        text = str(value)
+        if len(text) > MAX_ID_LENGTH:
+            raise ValidationError(
+                f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}"
+            )
+        return text
+
+
+class Timestamp(fields.Field):
+    """An ISO 8601 date-time; one without an offset is taken as UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        message = (
+            f"must be an ISO 8601 date-time string, for example {EXAMPLE_TIME}"
+        )
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError(message)
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(message) from None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.timezone.utc)
+        return parsed.astimezone(dt.timezone.utc)
+
+
+def _mapping(**kwargs) -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(),
+        error_messages={"invalid": "must be a JSON object, for example {}"},
+        **kwargs,
+    )
+
+
+def _name(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(
+            min=1,
+            max=MAX_NAME_LENGTH,
+            error=f"must be 1 to {MAX_NAME_LENGTH} characters",
+        ),
+        error_messages={"invalid": "must be a string"},
+        **kwargs,
+    )
+
+
+class MessageSchema(Schema):
+    """One message of any type; the checks per type are in :meth:`check_type`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            MESSAGE_TYPES,
+            error="must be one of " + ", ".join(MESSAGE_TYPES),
+        ),
+        error_messages={
+            "required": "is required: one of " + ", ".join(MESSAGE_TYPES),
+            "invalid": "must be a string: one of " + ", ".join(MESSAGE_TYPES),
+        },
+    )
+    message_id = fields.String(
+        data_key="messageId",
+        validate=validate.Length(
+            min=1, max=MAX_ID_LENGTH, error=f"must be 1 to {MAX_ID_LENGTH} characters"
+        ),
+        error_messages={"invalid": "must be a string, for example a UUID"},
+    )
+    timestamp = Timestamp(allow_none=True)
+    sent_at = Timestamp(data_key="sentAt", allow_none=True)
+    user_id = DistinctId(data_key="userId", allow_none=True)
+    anonymous_id = DistinctId(data_key="anonymousId", allow_none=True)
+    event = _name(allow_none=True)
+    name = _name(allow_none=True)
+    category = _name(allow_none=True)
+    properties = _mapping(allow_none=True)
+    traits = _mapping(allow_none=True)
+    context = _mapping(allow_none=True)
+    integrations = _mapping(allow_none=True)
+    group_id = DistinctId(data_key="groupId", allow_none=True)
+    group_type = fields.String(
+        data_key="groupType",
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.-]{1,100}$",
+            error="must be 1 to 100 letters, digits, '_', '.' or '-', for example team",
+        ),
+    )
+    previous_id = DistinctId(data_key="previousId", allow_none=True)
+
+    @validates_schema
+    def check_type(self, data: dict[str, Any], **kwargs) -> None:
+        kind = data.get("type")
+        if kind == "alias":
+            missing = [
+                key
+                for key, attr in (("previousId", "previous_id"), ("userId", "user_id"))
+                if data.get(attr) in (None, "")
+            ]
+            if missing:
+                raise ValidationError(
+                    {key: ["is required for an alias call"] for key in missing}
+                )
+            return
+        if data.get("user_id") in (None, "") and data.get("anonymous_id") in (None, ""):
+            raise ValidationError(
+                "is required: set userId or anonymousId (or both)", "userId"
+            )
+        if kind == "track" and not data.get("event"):
+            raise ValidationError(
+                "is required for a track call: the name of the action, "
+                "for example 'Document Edited'",
+                "event",
+            )
+        if kind == "group" and data.get("group_id") in (None, ""):
+            raise ValidationError(
+                "is required for a group call: the id of the group, for example t-1",
+                "groupId",
+            )
+
+
+message_schema = MessageSchema()
+
+
+def load_message(raw: Any) -> dict[str, Any]:
+    """Validate one raw message and return it with snake_case keys.
+
+    :raises ValidationError: with field errors keyed by the wire field name.
+    """
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            {"_message": [f"must be a JSON object, got {type(raw).__name__}"]}
+        )
+    return message_schema.load(raw)

@@ -1,0 +1,321 @@
+"""Validate, deduplicate, time-correct and store batches of messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError
+
+from pug_server.db import database
+from pug_server.models import Event, Project, RejectedMessage
+from pug_server.models.group import DEFAULT_GROUP_TYPE
+from pug_server.schemas.messages import load_message
+from pug_server.services import identity
+
+logger = logging.getLogger(__name__)
+
+# Rows per INSERT statement, so that a batch stays under SQLite's limit of
+# 32,766 bound parameters (21 columns a row).
+INSERT_CHUNK_ROWS = 500
+EARLIEST_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class _NonFinite:
+    """Stands for a NaN or Infinity token, which JSON does not allow."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def parse_constant(token: str) -> _NonFinite:
+    """``json.loads`` hook that turns NaN and Infinity into a marker.
+
+    The marker fails encoding later, so the message that holds it is
+    rejected on its own instead of failing the whole batch.
+    """
+    return _NonFinite(token)
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class _Valid:
+    index: int
+    message: dict[str, Any]
+    row: dict[str, Any]
+
+
+def ingest_batch(
+    project: Project,
+    messages: list[Any],
+    *,
+    config: dict[str, Any],
+    batch_context: dict[str, Any] | None = None,
+    batch_sent_at: dt.datetime | None = None,
+    received_at: dt.datetime | None = None,
+) -> BatchResult:
+    """Store a batch of raw messages in one transaction.
+
+    Every message is validated on its own, so one bad message never rejects
+    the others. Messages whose ``messageId`` is already stored count as
+    duplicates and store nothing. The function returns only after the
+    transaction has committed.
+
+    :param batch_context: the batch-level ``context``, merged under each
+        message's own ``context`` (the message's keys win).
+    :param batch_sent_at: the batch-level ``sentAt``, used for the clock skew
+        correction of messages that carry no ``sentAt`` of their own.
+    :raises peewee.OperationalError: when the database cannot commit; nothing
+        of the batch is stored then.
+    """
+    received_at = received_at or dt.datetime.now(dt.timezone.utc)
+    result = BatchResult()
+    valid: list[_Valid] = []
+    rejected_rows: list[dict[str, Any]] = []
+    for index, raw in enumerate(messages):
+        try:
+            message = _validate(raw, index, config, batch_context)
+            row = _event_row(project, message, config, batch_sent_at, received_at)
+        except ValidationError as exc:
+            _reject(project, index, raw, exc.normalized_messages(), result, rejected_rows)
+            continue
+        valid.append(_Valid(index, message, row))
+
+    with database.atomic():
+        inserted = _insert_events([item.row for item in valid])
+        fresh = _split_duplicates(valid, inserted, result)
+        result.warnings = identity.apply_messages(
+            project, [(item.index, item.message, item.row) for item in fresh]
+        )
+        if rejected_rows:
+            RejectedMessage.insert_many(rejected_rows).execute()
+
+    if result.rejected:
+        logger.info(
+            "rejected %d of %d messages project_id=%s",
+            len(result.rejected),
+            len(messages),
+            project.id,
+        )
+    return result
+
+
+def _validate(
+    raw: Any, index: int, config: dict[str, Any], batch_context: dict | None
+) -> dict[str, Any]:
+    size = _encoded_size(raw)
+    limit = config["MAX_MESSAGE_BYTES"]
+    if size > limit:
+        raise ValidationError(
+            {
+                "_message": [
+                    f"message is {size} bytes, over the limit of {limit} bytes: "
+                    "send fewer or smaller properties"
+                ]
+            }
+        )
+    if batch_context and isinstance(raw, dict):
+        own = raw.get("context")
+        if own is None or isinstance(own, dict):
+            raw = {**raw, "context": {**batch_context, **(own or {})}}
+    return load_message(raw)
+
+
+def _encoded_size(raw: Any) -> int:
+    """Return the UTF-8 size of *raw* as JSON, rejecting what cannot be stored."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        encoded = text.encode("utf-8")
+    except TypeError:
+        raise ValidationError(
+            {"_message": ["contains NaN or Infinity, which JSON does not allow: "
+                          "send null, a number or a string instead"]}
+        ) from None
+    except UnicodeEncodeError:
+        raise ValidationError(
+            {"_message": ["contains a lone UTF-16 surrogate (an invalid \\ud800 "
+                          "to \\udfff escape): send valid Unicode text"]}
+        ) from None
+    if b"\\u0000" in encoded:
+        raise ValidationError(
+            {"_message": ["contains a NUL character (\\u0000), which cannot be "
+                          "stored: remove it from the text"]}
+        )
+    return len(encoded)
+
+
+def _event_row(
+    project: Project,
+    message: dict[str, Any],
+    config: dict[str, Any],
+    batch_sent_at: dt.datetime | None,
+    received_at: dt.datetime,
+) -> dict[str, Any]:
+    if not message.get("message_id"):
+        message["message_id"] = str(uuid.uuid4())
+    original = message.get("timestamp")
+    sent_at = message.get("sent_at") or batch_sent_at
+    timestamp, clamped = correct_timestamp(
+        original, sent_at, received_at, config["MAX_FUTURE_SECONDS"]
+    )
+    message["corrected_timestamp"] = timestamp
+    context = message.get("context")
+    return {
+        "project": project.id,
+        "message_id": message["message_id"],
+        "type": message["type"],
+        "event": message.get("event"),
+        "name": message.get("name"),
+        "user_id": message.get("user_id"),
+        "anonymous_id": message.get("anonymous_id"),
+        "distinct_id": message.get("user_id") or message.get("anonymous_id"),
+        "previous_id": message.get("previous_id"),
+        "group_id": message.get("group_id"),
+        "group_type": _group_type(message),
+        "timestamp": _naive(timestamp),
+        "original_timestamp": _naive(original) if original else None,
+        "sent_at": _naive(sent_at) if sent_at else None,
+        "received_at": _naive(received_at),
+        "clamped": clamped,
+        "properties": message.get("properties"),
+        "traits": message.get("traits"),
+        "context": context,
+        "integrations": message.get("integrations"),
+        "groups": event_groups(message),
+    }
+
+
+def correct_timestamp(
+    timestamp: dt.datetime | None,
+    sent_at: dt.datetime | None,
+    received_at: dt.datetime,
+    max_future_seconds: int,
+) -> tuple[dt.datetime, bool]:
+    """Return the stored event time and whether it was clamped.
+
+    With ``sentAt`` the client's clock offset is removed:
+    ``receivedAt - (sentAt - timestamp)``. A time more than
+    *max_future_seconds* after ``receivedAt`` is clamped to ``receivedAt``.
+
+    :raises ValidationError: for a time before 1970 or out of range.
+    """
+    if timestamp is None:
+        return received_at, False
+    try:
+        corrected = timestamp if sent_at is None else received_at - (sent_at - timestamp)
+    except OverflowError:
+        corrected = None
+    if corrected is None or corrected < EARLIEST_TIMESTAMP:
+        raise ValidationError(
+            {"timestamp": ["must be after 1970-01-01T00:00:00Z once corrected "
+                           "for clock skew (sentAt - timestamp)"]}
+        )
+    if corrected - received_at > dt.timedelta(seconds=max_future_seconds):
+        return received_at, True
+    return corrected, False
+
+
+def event_groups(message: dict[str, Any]) -> dict[str, str] | None:
+    """Return the groups a message names itself, as ``{group_type: key}``."""
+    groups: dict[str, str] = {}
+    context = message.get("context") or {}
+    group_id = context.get("groupId")
+    if isinstance(group_id, (str, int)) and not isinstance(group_id, bool):
+        groups[DEFAULT_GROUP_TYPE] = str(group_id)
+    named = context.get("groups")
+    if isinstance(named, dict):
+        for group_type, key in named.items():
+            if isinstance(key, (str, int)) and not isinstance(key, bool) and str(key):
+                groups[str(group_type)] = str(key)
+    if message["type"] == "group":
+        groups[_group_type(message)] = message["group_id"]
+    return groups or None
+
+
+def _group_type(message: dict[str, Any]) -> str | None:
+    if message["type"] != "group":
+        return None
+    return message.get("group_type") or DEFAULT_GROUP_TYPE
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _insert_events(rows: list[dict[str, Any]]) -> set[str]:
+    """Insert *rows*, skipping stored message ids; return the ids inserted."""
+    inserted: set[str] = set()
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        chunk = rows[start : start + INSERT_CHUNK_ROWS]
+        query = (
+            Event.insert_many(chunk)
+            .on_conflict_ignore()
+            .returning(Event.message_id)
+            .tuples()
+        )
+        inserted.update(message_id for (message_id,) in query.execute())
+    return inserted
+
+
+def _split_duplicates(
+    valid: list[_Valid], inserted: set[str], result: BatchResult
+) -> list[_Valid]:
+    fresh = []
+    for item in valid:
+        message_id = item.row["message_id"]
+        if message_id in inserted:
+            inserted.discard(message_id)
+            fresh.append(item)
+            result.accepted += 1
+        else:
+            result.duplicates += 1
+    return fresh
+
+
+def _reject(
+    project: Project,
+    index: int,
+    raw: Any,
+    errors: Any,
+    result: BatchResult,
+    rows: list[dict[str, Any]],
+) -> None:
+    message_id = raw.get("messageId") if isinstance(raw, dict) else None
+    if not isinstance(message_id, str):
+        message_id = None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    result.rejected.append({"index": index, "messageId": message_id, "errors": errors})
+    rows.append(
+        {
+            "project": project.id,
+            "index": index,
+            "message_id": message_id[:200] if message_id else None,
+            "type": kind[:64] if isinstance(kind, str) else None,
+            "errors": errors,
+            "raw": _raw_text(raw),
+        }
+    )
+
+
+def _raw_text(raw: Any) -> str:
+    text = json.dumps(raw, ensure_ascii=True, default=lambda value: None)
+    return text[: 64 * 1024]
