@@ -19,6 +19,8 @@ class Group(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:
+        # "group" is an SQL keyword; a plural name keeps raw SQL unquoted.
+        table_name = "groups"
         indexes = ((("project", "group_type", "group_key"), True),)
 
 
