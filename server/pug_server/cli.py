@@ -1,8 +1,9 @@
-"""The ``pug-server`` command: serve, init-db, create-project, rotate-keys."""
+"""The ``pug-server`` command: serve, init-db, create-project, rotate-keys, import."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -77,6 +78,88 @@ def _print_keys(project, read_key: str) -> None:
     print(f"read_key={read_key}")
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Load newline-delimited Segment-spec messages from a file (plain or gzip)."""
+    from pathlib import Path
+
+    from pug_server.models import Project
+    from pug_server.services.importer import import_file
+
+    if args.chunk < 1:
+        print(f"error: --chunk must be at least 1, got {args.chunk}", file=sys.stderr)
+        return 2
+    settings, database = _open_database()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: file not found: {path}", file=sys.stderr)
+        return 1
+    with database.connection_context():
+        project = _import_project(Project, args)
+        if project is None:
+            return 1
+        bar = _ProgressBar(sys.stderr)
+        summary = import_file(
+            project, path, config=settings, chunk_lines=args.chunk, progress=bar.update
+        )
+        bar.finish()
+    for problem in summary.problems[: args.max_errors]:
+        ident = f" messageId={problem.message_id}" if problem.message_id else ""
+        errors = json.dumps(problem.errors, sort_keys=True)
+        print(f"line {problem.line}:{ident} rejected: {errors}", file=sys.stderr)
+    if summary.rejected > args.max_errors:
+        hidden = summary.rejected - args.max_errors
+        print(f"... and {hidden} more rejected lines", file=sys.stderr)
+    print(
+        f"lines={summary.lines} accepted={summary.accepted} "
+        f"duplicates={summary.duplicates} rejected={summary.rejected} "
+        f"blank={summary.blank}"
+    )
+    return 0 if summary.rejected == 0 or not args.strict else 3
+
+
+def _import_project(model, args: argparse.Namespace):
+    if args.write_key:
+        project = model.by_write_key(args.write_key)
+        if project is None:
+            print("error: no project has that write key", file=sys.stderr)
+        return project
+    project = _find_project(model, args.project)
+    if project is None:
+        print(f"error: no project with id or name {args.project!r}", file=sys.stderr)
+    return project
+
+
+class _ProgressBar:
+    """A one-line textual progress bar, redrawn in place on a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.last_tenth = -1
+
+    def update(self, done: int, total: int, summary) -> None:
+        fraction = done / total if total else 1.0
+        tenth = int(fraction * 10)
+        # Off a terminal, print one line per tenth instead of redrawing.
+        if not self.interactive and tenth == self.last_tenth:
+            return
+        self.last_tenth = tenth
+        filled = int(fraction * self.WIDTH)
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:6.1%} "
+            f"lines={summary.lines} accepted={summary.accepted} "
+            f"duplicates={summary.duplicates} rejected={summary.rejected}"
+        )
+        end = "\r" if self.interactive else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        if self.interactive:
+            print(file=self.stream)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server under gunicorn until it is stopped."""
     from pug_server.server import run_gunicorn
@@ -133,6 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("project", help="the project's id or name")
     rotate.set_defaults(handler=cmd_rotate_keys)
+
+    importer = commands.add_parser(
+        "import",
+        help="load newline-delimited Segment-spec messages from a file",
+        description="Load one JSON message a line (plain or gzip, detected by "
+        "its magic bytes) through the same validation, deduplication and "
+        "identity path as POST /v1/batch.",
+    )
+    importer.add_argument("file", help="path of the .jsonl or .jsonl.gz file")
+    target = importer.add_mutually_exclusive_group(required=True)
+    target.add_argument("--project", help="the project's id or name")
+    target.add_argument("--write-key", help="the project's write key")
+    importer.add_argument(
+        "--chunk",
+        type=int,
+        default=500,
+        help="lines per transaction (default 500)",
+    )
+    importer.add_argument(
+        "--max-errors",
+        type=int,
+        default=100,
+        help="rejected lines to print before summarising the rest (default 100)",
+    )
+    importer.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when any line was rejected",
+    )
+    importer.set_defaults(handler=cmd_import)
     return parser
 
 
