@@ -6,6 +6,7 @@ import logging
 from urllib.parse import urlparse
 
 import peewee
+from flask import request
 from playhouse.db_url import connect
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,61 @@ def make_database(url: str, config: dict) -> peewee.Database:
 
 def init_database(config: dict) -> peewee.Database:
     """Point :data:`database` at the configured database and return it."""
+    global _schema_ready, _database_url
     db = make_database(config["DATABASE_URL"], config)
     database.initialize(db)
+    _schema_ready = False
+    _database_url = config["DATABASE_URL"]
     return db
+
+
+_schema_ready = False
+_database_url = ""
+
+
+def ensure_schema() -> None:
+    """Create the schema once per process.
+
+    Every call until one succeeds tries again, so a process that started
+    while the database was down creates the schema once it answers.
+
+    :raises peewee.OperationalError: when the database cannot be reached;
+        the next call tries again.
+    """
+    global _schema_ready
+    if _schema_ready:
+        return
+    from pug_server.models import create_schema
+
+    create_schema(database)
+    _schema_ready = True
+
+
+def ensure_schema_if_reachable() -> bool:
+    """Create the schema unless the database is unreachable; log when it is.
+
+    :returns: whether the schema is in place.
+    """
+    try:
+        ensure_schema()
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        logger.warning(
+            "database unreachable, schema not created yet url=%s error=%s",
+            describe_url(_database_url),
+            exc,
+        )
+        return False
+    return True
+
+
+def close_all() -> None:
+    """Close every connection, pooled ones included (before gunicorn forks)."""
+    if database.obj is None:
+        return
+    if hasattr(database.obj, "close_all"):
+        database.obj.close_all()
+    elif not database.is_closed():
+        database.close()
 
 
 def is_postgres() -> bool:
@@ -77,11 +130,19 @@ def is_postgres() -> bool:
 
 
 def init_app(app) -> None:
-    """Close the request's connection in the teardown handler.
+    """Create the schema on demand and close each request's connection.
 
     Peewee opens the connection on the first query of a request, so views
-    that touch no table (``/health``) never wait on the database.
+    that touch no table (``/health``) never wait on the database. Other
+    views first make sure the schema exists (:func:`ensure_schema`).
     """
+
+    @app.before_request
+    def _schema():
+        # A server started while the database was down creates its schema
+        # here, once the database answers. Health checks skip this.
+        if request.blueprint != "health":
+            ensure_schema()
 
     @app.teardown_appcontext
     def _close(exc):

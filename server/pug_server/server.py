@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from pug_server.config import load_config
+from pug_server.config import bind_address, load_config
 from pug_server.db import backend_name, describe_url
 from pug_server.logging import logging_config
 
@@ -16,8 +18,9 @@ logger = logging.getLogger(__name__)
 class PugApplication(BaseApplication):
     """A gunicorn application whose workers each call :func:`create_app`."""
 
-    def __init__(self, options: dict) -> None:
+    def __init__(self, options: dict[str, Any], overrides: Mapping[str, Any]) -> None:
         self.options = options
+        self.overrides = dict(overrides)
         super().__init__()
 
     def load_config(self) -> None:
@@ -30,23 +33,32 @@ class PugApplication(BaseApplication):
     def load(self):
         from pug_server import create_app
 
-        return create_app()
+        return create_app(self.overrides)
 
 
-def run_gunicorn(*, bind: str, workers: int, timeout: int = 30) -> int:
+def run_gunicorn(overrides: Mapping[str, Any] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; return the exit status.
 
     The schema is created here, before the workers start, so that workers
-    never race to create tables.
+    never race to create tables. When the database cannot be reached the
+    server starts all the same: ``/ready`` answers 503 and the schema is
+    created by the first request that reaches the database.
+
+    :param overrides: settings that replace the ``PUG_*`` environment,
+        such as ``{"WORKERS": 4}`` from the command line.
+    :raises pug_server.config.ConfigError: when a setting is invalid.
     """
     from pug_server import db
-    from pug_server.models import create_schema
 
-    settings = load_config()
-    create_schema(db.init_database(settings))
-    db.database.close()
+    overrides = dict(overrides or {})
+    settings = load_config(overrides)
+    bind = bind_address(settings)
+    workers = settings["WORKERS"]
     backend = backend_name(settings["DATABASE_URL"])
     where = describe_url(settings["DATABASE_URL"])
+    db.init_database(settings)
+    db.ensure_schema_if_reachable()
+    db.close_all()
 
     def on_starting(server) -> None:
         logger.info(
@@ -63,7 +75,7 @@ def run_gunicorn(*, bind: str, workers: int, timeout: int = 30) -> int:
     options = {
         "bind": bind,
         "workers": workers,
-        "timeout": timeout,
+        "timeout": settings["WORKER_TIMEOUT"],
         "graceful_timeout": 10,
         "logconfig_dict": logging_config(settings["LOG_LEVEL"]),
         "on_starting": on_starting,
@@ -73,5 +85,5 @@ def run_gunicorn(*, bind: str, workers: int, timeout: int = 30) -> int:
         # fight over one control socket path.
         "control_socket_disable": True,
     }
-    PugApplication(options).run()
+    PugApplication(options, overrides).run()
     return 0

@@ -7,7 +7,7 @@ import logging
 import peewee
 from flask import Blueprint, current_app, jsonify
 
-from pug_server.db import backend_name, database
+from pug_server.db import backend_name, database, ensure_schema
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,10 @@ def health():
 
 @bp.get("/ready")
 def ready():
-    """Report whether the database answers a query; 503 when it does not."""
+    """Report whether the database answers a query and has the schema; 503 if not."""
     backend = backend_name(current_app.config["PUG"]["DATABASE_URL"])
     try:
+        ensure_schema()
         database.execute_sql("SELECT 1").fetchone()
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         logger.warning("readiness check failed backend=%s error=%s", backend, exc)

@@ -9,6 +9,7 @@ import zlib
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
 
 from pug_server.auth import project_for_write_key
 from pug_server.errors import BadRequestError, PayloadTooLargeError
@@ -47,18 +48,24 @@ def batch():
 
 def _single(kind: str):
     def view():
-        body = read_json_body()
+        body = read_json_body(
+            max_bytes=current_app.config["PUG"]["MAX_MESSAGE_BYTES"]
+        )
         if not isinstance(body, dict):
             raise BadRequestError(
                 f"body must be a JSON object holding one {kind} message",
                 code="not_a_message",
             )
         message = {key: value for key, value in body.items() if key != "writeKey"}
-        message.setdefault("type", kind)
+        # The path names the type, as in Segment's single-call endpoints.
+        message["type"] = kind
         return _ingest(body, [message])
 
     view.__name__ = kind
-    view.__doc__ = f"Ingest one ``{kind}`` message; the answer has the batch shape."
+    view.__doc__ = (
+        f"Ingest one ``{kind}`` message; the answer has the batch shape.\n\n"
+        "The body is the message itself, at most ``MAX_MESSAGE_BYTES``."
+    )
     return view
 
 
@@ -84,27 +91,28 @@ def _batch_sent_at(value: Any) -> dt.datetime | None:
         return None
     try:
         return Timestamp().deserialize(value)
-    except Exception:
+    except ValidationError:
         raise BadRequestError(
             "sentAt must be an ISO 8601 date-time, for example 2024-05-01T12:00:00Z",
             code="invalid_sent_at",
         ) from None
 
 
-def read_json_body() -> Any:
+def read_json_body(*, max_bytes: int | None = None) -> Any:
     """Read, inflate and parse the request body within the configured limits.
 
+    Invalid UTF-8 bytes are decoded as lone surrogates, so that only the
+    messages that contain them are rejected, not the whole batch.
+
+    :param max_bytes: the limit on the inflated body; ``MAX_BATCH_BYTES``
+        when not given.
     :raises PayloadTooLargeError: when the body, compressed or inflated,
-        passes ``MAX_BATCH_BYTES``; inflation stops at the limit.
-    :raises BadRequestError: when the body is not valid gzip, UTF-8 or JSON.
+        passes the limit; inflation stops at the limit.
+    :raises BadRequestError: when the body is not valid gzip or JSON.
     """
-    limit = current_app.config["PUG"]["MAX_BATCH_BYTES"]
-    length = request.content_length
-    if length is not None and length > limit:
-        raise _too_large(length, limit)
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        raise _too_large(None, limit)
+    settings = current_app.config["PUG"]
+    limit = max_bytes or settings["MAX_BATCH_BYTES"]
+    raw = _read_limited(settings["MAX_BATCH_BYTES"])
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding == "gzip":
         raw = _gunzip(raw, limit)
@@ -113,15 +121,41 @@ def read_json_body() -> Any:
             f"Content-Encoding {encoding!r} is not supported: send gzip or none",
             code="unsupported_encoding",
         )
+    if len(raw) > limit:
+        raise _too_large(len(raw), limit)
+    text = raw.decode("utf-8", errors="surrogateescape")
     try:
-        return json.loads(raw, parse_constant=parse_constant)
-    except (ValueError, RecursionError) as exc:
+        return json.loads(text, parse_constant=parse_constant)
+    except RecursionError:
         raise BadRequestError(
-            f"body is not valid UTF-8 JSON: {_short(exc)}", code="invalid_json"
+            "body nests objects and arrays too deeply to parse; a message may "
+            "nest at most "
+            f"{settings['MAX_NESTING_DEPTH']} levels",
+            code="invalid_json",
+        ) from None
+    except ValueError as exc:
+        raise BadRequestError(
+            f"body is not valid JSON: {_short(exc)}", code="invalid_json"
         ) from None
 
 
+def _read_limited(limit: int) -> bytes:
+    """Read the body as sent, at most *limit* bytes."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise _too_large(length, limit)
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_large(None, limit)
+    return raw
+
+
 def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Inflate a gzip body, stopping one byte past *limit*.
+
+    A gzip bomb is never inflated in full: at most ``limit + 1`` bytes of
+    output are produced before the 413.
+    """
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         inflated = inflater.decompress(raw, limit + 1)
@@ -137,13 +171,20 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
             "send smaller batches",
             details={"limit": limit, "size": None},
         )
+    if not inflater.eof:
+        raise BadRequestError(
+            "body is truncated gzip: the gzip stream ends early; send the "
+            "whole body",
+            code="invalid_gzip",
+        )
     return inflated
 
 
 def _too_large(size: int | None, limit: int) -> PayloadTooLargeError:
     measured = f"{size} bytes" if size is not None else "more bytes"
     return PayloadTooLargeError(
-        f"body is {measured}, over the limit of {limit} bytes: send smaller batches",
+        f"body is {measured}, over the limit of {limit} bytes: send smaller "
+        "batches or messages",
         details={"limit": limit, "size": size},
     )
 

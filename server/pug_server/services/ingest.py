@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import operator
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,20 +27,14 @@ INSERT_CHUNK_ROWS = 500
 EARLIEST_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class _NonFinite:
-    """Stands for a NaN or Infinity token, which JSON does not allow."""
+def parse_constant(token: str) -> float:
+    """``json.loads`` hook that reads NaN and Infinity as floats.
 
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-
-def parse_constant(token: str) -> _NonFinite:
-    """``json.loads`` hook that turns NaN and Infinity into a marker.
-
-    The marker fails encoding later, so the message that holds it is
-    rejected on its own instead of failing the whole batch.
+    JSON does not allow them, but rejecting them while parsing would fail the
+    whole batch. The message that contains one is rejected on its own by the
+    size check, which encodes with ``allow_nan=False``.
     """
-    return _NonFinite(token)
+    return float(token)
 
 
 @dataclass
@@ -122,6 +118,10 @@ def ingest_batch(
 def _validate(
     raw: Any, index: int, config: dict[str, Any], batch_context: dict | None
 ) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            {"_message": [f"must be a JSON object, got {_json_type(raw)}"]}
+        )
     size = _encoded_size(raw)
     limit = config["MAX_MESSAGE_BYTES"]
     if size > limit:
@@ -133,34 +133,99 @@ def _validate(
                 ]
             }
         )
-    if batch_context and isinstance(raw, dict):
+    _check_depth(raw, config["MAX_NESTING_DEPTH"])
+    if batch_context:
         own = raw.get("context")
         if own is None or isinstance(own, dict):
+            # Shallow merge: a message's own context key replaces the batch's
+            # key of the same name whole (context.library is not merged
+            # with the batch's context.library).
             raw = {**raw, "context": {**batch_context, **(own or {})}}
     return load_message(raw)
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _encoded_size(raw: Any) -> int:
-    """Return the UTF-8 size of *raw* as JSON, rejecting what cannot be stored."""
+    """Return the UTF-8 size of *raw* as compact JSON.
+
+    :raises ValidationError: for a value no backend can store: NaN,
+        Infinity, lone surrogates (invalid UTF-8 in the body) and NUL.
+    """
     try:
-        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(
+            raw, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
         encoded = text.encode("utf-8")
-    except TypeError:
+    except ValueError as exc:
+        if isinstance(exc, UnicodeEncodeError):
+            raise ValidationError(
+                {
+                    "_message": [
+                        "contains invalid UTF-8 or a lone UTF-16 surrogate (a "
+                        "\\ud800 to \\udfff escape without its pair): send "
+                        "valid Unicode text"
+                    ]
+                }
+            ) from None
         raise ValidationError(
-            {"_message": ["contains NaN or Infinity, which JSON does not allow: "
-                          "send null, a number or a string instead"]}
+            {
+                "_message": [
+                    "contains NaN, Infinity or a number too large for a "
+                    "double, which JSON does not allow: send null, a "
+                    "smaller number or a string instead"
+                ]
+            }
         ) from None
-    except UnicodeEncodeError:
+    except RecursionError:
+        raise ValidationError({"_message": [_too_deep_message(None)]}) from None
+    if b"\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
         raise ValidationError(
-            {"_message": ["contains a lone UTF-16 surrogate (an invalid \\ud800 "
-                          "to \\udfff escape): send valid Unicode text"]}
-        ) from None
-    if b"\\u0000" in encoded:
-        raise ValidationError(
-            {"_message": ["contains a NUL character (\\u0000), which cannot be "
-                          "stored: remove it from the text"]}
+            {
+                "_message": [
+                    "contains a NUL character (\\u0000), which cannot be "
+                    "stored: remove it from the text"
+                ]
+            }
         )
     return len(encoded)
+
+
+def _check_depth(raw: dict[str, Any], limit: int) -> None:
+    """Reject a message whose objects and arrays nest deeper than *limit*.
+
+    The message itself is level 1, so ``properties`` is level 2.
+    """
+    stack: list[tuple[Any, int]] = [(raw, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise ValidationError({"_message": [_too_deep_message(limit)]})
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+
+
+def _too_deep_message(limit: int | None) -> str:
+    bound = f"more than {limit} levels" if limit else "too deeply"
+    return (
+        f"objects and arrays are nested {bound}: "
+        "flatten the properties, traits or context"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null" if value is None else type(value).__name__
 
 
 def _event_row(
@@ -261,13 +326,45 @@ def _naive(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
+#: The columns :func:`_event_row` fills, in insert order.
+_ROW_COLUMNS = (
+    "project",
+    "message_id",
+    "type",
+    "event",
+    "name",
+    "user_id",
+    "anonymous_id",
+    "distinct_id",
+    "previous_id",
+    "group_id",
+    "group_type",
+    "timestamp",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+    "clamped",
+    "properties",
+    "traits",
+    "context",
+    "integrations",
+    "groups",
+)
+_ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
+_row_values = operator.itemgetter(*_ROW_COLUMNS)
+
+
 def _insert_events(rows: list[dict[str, Any]]) -> set[str]:
-    """Insert *rows*, skipping stored message ids; return the ids inserted."""
+    """Insert *rows*, skipping stored message ids; return the ids inserted.
+
+    Rows go in as tuples with an explicit field list, which spares peewee
+    from normalising every row's dict keys.
+    """
     inserted: set[str] = set()
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        chunk = rows[start : start + INSERT_CHUNK_ROWS]
+        chunk = [_row_values(row) for row in rows[start : start + INSERT_CHUNK_ROWS]]
         query = (
-            Event.insert_many(chunk)
+            Event.insert_many(chunk, fields=_ROW_FIELDS)
             .on_conflict_ignore()
             .returning(Event.message_id)
             .tuples()
@@ -317,5 +414,9 @@ def _reject(
 
 
 def _raw_text(raw: Any) -> str:
-    text = json.dumps(raw, ensure_ascii=True, default=lambda value: None)
+    """Return *raw* as ASCII JSON, which every backend stores, cut to 64 KiB."""
+    try:
+        text = json.dumps(raw, ensure_ascii=True, default=lambda value: None)
+    except RecursionError:
+        text = '"(nested too deeply to store)"'
     return text[: 64 * 1024]
