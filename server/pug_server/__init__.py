@@ -34,21 +34,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Settings come from the defaults, then ``PUG_*`` environment variables,
     then *config* (names without the prefix). The schema is created on the
-    first start.
+    first start, or by the first request once an unreachable database
+    answers.
 
     :raises pug_server.config.ConfigError: when a setting is invalid.
     """
     from pug_server import db
     from pug_server.api import errors, events, health, ingest
     from pug_server.config import load_config
-    from pug_server.models import create_schema
 
     settings = load_config(config)
     app = Flask(__name__)
     app.json = _JSONProvider(app)
     app.config["PUG"] = settings
-    database = db.init_database(settings)
-    create_schema(database)
+    db.init_database(settings)
+    db.ensure_schema_if_reachable()
     db.init_app(app)
     errors.register_error_handlers(app)
     app.register_blueprint(health.bp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from pug_server.config import ConfigError, load_config
@@ -164,11 +163,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server under gunicorn until it is stopped."""
     from pug_server.server import run_gunicorn
 
-    return run_gunicorn(
-        bind=args.bind,
-        workers=args.workers,
-        timeout=args.timeout,
-    )
+    overrides = {
+        name: value
+        for name, value in (
+            ("BIND", args.bind),
+            ("PORT", args.port),
+            ("WORKERS", args.workers),
+            ("WORKER_TIMEOUT", args.timeout),
+        )
+        if value is not None
+    }
+    return run_gunicorn(overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,22 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server under gunicorn")
+    # Defaults come from PUG_BIND, PUG_PORT, PUG_WORKERS and
+    # PUG_WORKER_TIMEOUT through load_config, which validates them.
     serve.add_argument(
         "--bind",
-        default=os.environ.get("PUG_BIND", DEFAULT_BIND),
-        help=f"address and port to listen on (env PUG_BIND, default {DEFAULT_BIND})",
+        help=f"HOST:PORT to listen on (env PUG_BIND, default {DEFAULT_BIND})",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on, replacing the port of --bind (env PUG_PORT)",
     )
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("PUG_WORKERS", DEFAULT_WORKERS)),
         help=f"worker processes (env PUG_WORKERS, default {DEFAULT_WORKERS})",
     )
     serve.add_argument(
         "--timeout",
         type=int,
-        default=int(os.environ.get("PUG_WORKER_TIMEOUT", 30)),
-        help="seconds before a silent worker is restarted (env PUG_WORKER_TIMEOUT)",
+        help="seconds before a silent worker is restarted "
+        "(env PUG_WORKER_TIMEOUT, default 30)",
     )
     serve.set_defaults(handler=cmd_serve)
 
