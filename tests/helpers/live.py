@@ -97,8 +97,13 @@ def start_server(
     *,
     workers: int = 2,
     env: dict[str, str] | None = None,
+    ready_path: str = "/ready",
 ) -> LiveServer:
-    """Start ``pug-server serve`` and wait until ``/ready`` answers 200."""
+    """Start ``pug-server serve`` and wait until *ready_path* answers 200.
+
+    Pass ``ready_path="/health"`` for a server whose database is meant to
+    be unreachable.
+    """
     port = free_port()
     log_path = workdir / f"server-{backend}-{port}.log"
     environment = {
@@ -127,7 +132,7 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"pug-server exited early:\n{server.log_text()}")
         try:
-            if requests.get(server.url + "/ready", timeout=1).status_code == 200:
+            if requests.get(server.url + ready_path, timeout=1).status_code == 200:
                 return server
         except requests.ConnectionError:
             pass
