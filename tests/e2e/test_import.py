@@ -58,9 +58,7 @@ def _lines(prefix: str) -> list[str]:
     lines.append('{"type": "track", "event": ')  # line 6: truncated JSON
     lines.append("")  # line 7: blank, skipped
     lines.append(
-        json.dumps(
-            {"type": "track", "event": "No Ids", "messageId": f"{prefix}-bad1"}
-        )
+        json.dumps({"type": "track", "event": "No Ids", "messageId": f"{prefix}-bad1"})
     )  # line 8: neither userId nor anonymousId
     lines.append(
         json.dumps(
@@ -89,7 +87,9 @@ def _run_import(database_url: str, path, *args: str) -> subprocess.CompletedProc
 
 def _summary(stdout: str) -> dict[str, int]:
     last = stdout.strip().splitlines()[-1]
-    return {key: int(value) for key, value in (part.split("=") for part in last.split())}
+    return {
+        key: int(value) for key, value in (part.split("=") for part in last.split())
+    }
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
@@ -100,7 +100,9 @@ def test_import_counts_and_reads_back(api, tmp_path, compressed):
     path = tmp_path / "messages.data"
     path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
 
-    result = _run_import(api.server.database_url, path, "--project", str(api.project.id))
+    result = _run_import(
+        api.server.database_url, path, "--project", str(api.project.id)
+    )
 
     assert result.returncode == 0, result.stderr
     summary = _summary(result.stdout)
@@ -124,7 +126,10 @@ def test_import_counts_and_reads_back(api, tmp_path, compressed):
     assert signed_up["timestamp"] == "2024-05-01T09:06:00Z"
 
     rejected = api.get("/v1/rejected").json()["rejected"]
-    assert {row["messageId"] for row in rejected} == {f"{prefix}-bad1", f"{prefix}-bad2"}
+    assert {row["messageId"] for row in rejected} == {
+        f"{prefix}-bad1",
+        f"{prefix}-bad2",
+    }
 
     person = api.get(f"/v1/persons/{prefix}-anon")
     if person.status_code != 404:
