@@ -64,7 +64,7 @@ class Timestamp(fields.Field):
 def _mapping(**kwargs) -> fields.Dict:
     return fields.Dict(
         keys=fields.String(),
-        error_messages={"invalid": "must be a JSON object, for example {}"},
+        error_messages={"invalid": "must be a JSON object, for example {{}}"},
         **kwargs,
     )
 
