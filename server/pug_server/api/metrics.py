@@ -1,0 +1,290 @@
+"""Metric definitions, KPI tiles, ad-hoc queries and dashboards."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import peewee
+from flask import Blueprint, Response, g, jsonify, request
+from marshmallow import ValidationError
+
+from pug_server.auth import require_read_key
+from pug_server.db import database
+from pug_server.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    UnprocessableError,
+)
+from pug_server.models import Dashboard, Metric
+from pug_server.models.base import utcnow
+from pug_server.schemas.metrics import (
+    DashboardSchema,
+    MetricSchema,
+    QuerySchema,
+    TileQuerySchema,
+    first_error,
+)
+from pug_server.services.metrics import (
+    build_dashboard,
+    build_tile,
+    check_segment,
+    options_for,
+)
+
+bp = Blueprint("metrics", __name__, url_prefix="/v1")
+logger = logging.getLogger(__name__)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequestError(
+            "the body must be a JSON object; send Content-Type: application/json",
+            code="invalid_json",
+        )
+    return body
+
+
+def _load(schema: Any, data: Any, *, what: str, query: bool = False) -> dict[str, Any]:
+    """Load *data* with *schema*, raising the API's error with field details."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        logger.info(
+            "invalid %s project_id=%s error=%s",
+            what,
+            g.project.id,
+            first_error(exc.messages),
+        )
+        error_class = BadRequestError if query else UnprocessableError
+        raise error_class(
+            f"invalid {what}: {first_error(exc.messages)}",
+            code="invalid_query" if query else "invalid_definition",
+            details=exc.messages,
+        ) from exc
+
+
+def _metric_or_404(key: str) -> Metric:
+    metric = Metric.get_or_none((Metric.project == g.project.id) & (Metric.key == key))
+    if metric is None:
+        raise NotFoundError(
+            f"metric {key!r} not found: create it with POST /v1/metrics",
+            code="metric_not_found",
+        )
+    return metric
+
+
+def _tile_params() -> dict[str, Any]:
+    return _load(
+        TileQuerySchema(), request.args.to_dict(), what="tile query", query=True
+    )
+
+
+def _definition(metric: Metric) -> dict[str, Any]:
+    return {"key": metric.key, "name": metric.name, **metric.definition}
+
+
+@bp.post("/metrics")
+@require_read_key
+def create_metric() -> tuple[Response, int]:
+    """Store a metric definition; 409 when its key is taken."""
+    definition = _load(MetricSchema(), _json_body(), what="metric definition")
+    stored = {
+        key: value for key, value in definition.items() if key not in ("key", "name")
+    }
+    try:
+        with database.atomic():
+            Metric.create(
+                project=g.project.id,
+                key=definition["key"],
+                name=definition["name"],
+                definition=stored,
+            )
+    except peewee.IntegrityError:
+        raise ConflictError(
+            f"metric {definition['key']!r} already exists: change it with "
+            f"PUT /v1/metrics/{definition['key']}",
+            code="metric_exists",
+        ) from None
+    logger.info("metric created project_id=%s key=%s", g.project.id, definition["key"])
+    return jsonify(definition), 201
+
+
+@bp.get("/metrics")
+@require_read_key
+def list_metrics() -> Response:
+    """List the project's metric definitions by key."""
+    rows = Metric.select().where(Metric.project == g.project.id).order_by(Metric.key)
+    return jsonify({"metrics": [_definition(row) for row in rows]})
+
+
+@bp.get("/metrics/<key>")
+@require_read_key
+def get_metric(key: str) -> Response:
+    """Return one metric definition."""
+    return jsonify(_definition(_metric_or_404(key)))
+
+
+@bp.put("/metrics/<key>")
+@require_read_key
+def replace_metric(key: str) -> Response:
+    """Replace a metric definition; the body's key, if any, must match."""
+    metric = _metric_or_404(key)
+    body = {"key": key, **_json_body()}
+    definition = _load(MetricSchema(), body, what="metric definition")
+    if definition["key"] != key:
+        raise UnprocessableError(
+            f"invalid metric definition: key {definition['key']!r} does not match the "
+            f"URL's {key!r}; keys cannot be renamed, create a new metric instead",
+            details={"key": ["must match the URL"]},
+        )
+    metric.name = definition["name"]
+    metric.definition = {
+        k: v for k, v in definition.items() if k not in ("key", "name")
+    }
+    metric.updated_at = utcnow()
+    metric.save()
+    return jsonify(definition)
+
+
+@bp.delete("/metrics/<key>")
+@require_read_key
+def delete_metric(key: str) -> tuple[str, int]:
+    """Delete a metric unless a dashboard uses it."""
+    metric = _metric_or_404(key)
+    for dashboard in Dashboard.select().where(Dashboard.project == g.project.id):
+        if key == dashboard.north_star or key in (dashboard.inputs or []):
+            raise ConflictError(
+                f"metric {key!r} is used by dashboard {dashboard.key!r}: remove it "
+                "from the dashboard first",
+                code="metric_in_use",
+            )
+    metric.delete_instance()
+    return "", 204
+
+
+@bp.get("/metrics/<key>/tile")
+@require_read_key
+def metric_tile(key: str) -> Response:
+    """Compute the KPI tile of a stored metric."""
+    metric = _metric_or_404(key)
+    params = _tile_params()
+    options = options_for(metric.definition, params, g.project)
+    check_segment(metric.definition["measure"], options)
+    return jsonify(build_tile(key, metric.definition["measure"], options, g.project.id))
+
+
+@bp.post("/query")
+@require_read_key
+def query_tile() -> Response:
+    """Compute a tile for an ad-hoc measure without storing it."""
+    params = _load(QuerySchema(), _json_body(), what="query")
+    measure = params.pop("measure")
+    options = options_for({"period": "week"}, params, g.project)
+    check_segment(measure, options)
+    return jsonify(build_tile(None, measure, options, g.project.id))
+
+
+def _dashboard_or_404(key: str) -> Dashboard:
+    dashboard = Dashboard.get_or_none(
+        (Dashboard.project == g.project.id) & (Dashboard.key == key)
+    )
+    if dashboard is None:
+        raise NotFoundError(
+            f"dashboard {key!r} not found: create it with POST /v1/dashboards",
+            code="dashboard_not_found",
+        )
+    return dashboard
+
+
+def _dashboard_definition(dashboard: Dashboard) -> dict[str, Any]:
+    return {
+        "key": dashboard.key,
+        "name": dashboard.name,
+        "north_star": dashboard.north_star,
+        "inputs": dashboard.inputs,
+    }
+
+
+@bp.post("/dashboards")
+@require_read_key
+def create_dashboard() -> tuple[Response, int]:
+    """Store a dashboard whose metrics all exist; 409 when its key is taken."""
+    definition = _load(DashboardSchema(), _json_body(), what="dashboard")
+    keys = [definition["north_star"], *definition["inputs"]]
+    found = {
+        row.key
+        for row in Metric.select(Metric.key).where(
+            (Metric.project == g.project.id) & Metric.key.in_(keys)
+        )
+    }
+    missing = [key for key in keys if key not in found]
+    if missing:
+        field = "north_star" if definition["north_star"] in missing else "inputs"
+        raise UnprocessableError(
+            f"invalid dashboard: unknown metric {missing[0]!r} in {field}; create it "
+            "with POST /v1/metrics first",
+            details={field: [f"unknown metric {key!r}" for key in missing]},
+        )
+    try:
+        with database.atomic():
+            Dashboard.create(project=g.project.id, **definition)
+    except peewee.IntegrityError:
+        raise ConflictError(
+            f"dashboard {definition['key']!r} already exists: choose another key",
+            code="dashboard_exists",
+        ) from None
+    return jsonify(definition), 201
+
+
+@bp.get("/dashboards")
+@require_read_key
+def list_dashboards() -> Response:
+    """List the project's dashboards by key."""
+    rows = (
+        Dashboard.select()
+        .where(Dashboard.project == g.project.id)
+        .order_by(Dashboard.key)
+    )
+    return jsonify({"dashboards": [_dashboard_definition(row) for row in rows]})
+
+
+@bp.get("/dashboards/<key>")
+@require_read_key
+def get_dashboard(key: str) -> Response:
+    """Compute every tile of a dashboard with the same tile parameters."""
+    dashboard = _dashboard_or_404(key)
+    params = _tile_params()
+    keys = [dashboard.north_star, *dashboard.inputs]
+    metrics = {
+        row.key: row.definition
+        for row in Metric.select().where(
+            (Metric.project == g.project.id) & Metric.key.in_(keys)
+        )
+    }
+    missing = [name for name in keys if name not in metrics]
+    if missing:
+        raise ConflictError(
+            f"dashboard {key!r} names deleted metric {missing[0]!r}: recreate the "
+            "metric or the dashboard",
+            code="metric_not_found",
+        )
+    tiles = build_dashboard(keys, metrics, params, g.project)
+    return jsonify(
+        {
+            "key": dashboard.key,
+            "name": dashboard.name,
+            "north_star": tiles[0],
+            "inputs": tiles[1:],
+        }
+    )
+
+
+@bp.delete("/dashboards/<key>")
+@require_read_key
+def delete_dashboard(key: str) -> tuple[str, int]:
+    """Delete a dashboard; its metrics stay."""
+    _dashboard_or_404(key).delete_instance()
+    return "", 204

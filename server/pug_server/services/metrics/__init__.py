@@ -1,0 +1,126 @@
+"""The metrics engine: periods, measures, tiles and dashboards.
+
+Every measure is computed in SQL, one query per measure, against the list
+of resolved ranges; Python only shapes the small per-range results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pug_server.errors import BadRequestError
+from pug_server.services.metrics import tiles
+from pug_server.services.metrics.measures import measure_group_type
+from pug_server.services.metrics.periods import parse_at, resolve_zone
+from pug_server.services.metrics.tiles import TileOptions
+
+logger = logging.getLogger(__name__)
+
+COHORT_TYPES = ("retention", "churn")
+
+
+def options_for(
+    definition: dict[str, Any], params: dict[str, Any], project: Any
+) -> TileOptions:
+    """Resolve loaded tile parameters against a definition and its project.
+
+    :raises BadRequestError: when ``at`` or ``as_of`` cannot be parsed.
+    """
+    timezone = params.get("timezone") or project.timezone or "UTC"
+    zone = resolve_zone(timezone)
+    for name in ("at", "as_of"):
+        if params.get(name):
+            try:
+                parse_at(params[name], zone)
+            except ValueError as exc:
+                raise BadRequestError(
+                    f"invalid tile query: {name}: {exc}",
+                    code="invalid_query",
+                    details={name: [str(exc)]},
+                ) from None
+    return TileOptions(
+        period=params.get("period") or definition.get("period") or "week",
+        timezone=timezone,
+        week_start=params.get("week_start", "monday"),
+        at=params.get("at"),
+        as_of=params.get("as_of"),
+        periods=params.get("periods", 12),
+        compare=params.get("compare", "previous"),
+        segment_by=params.get("segment_by"),
+        segment_limit=params.get("segment_limit", 10),
+    )
+
+
+def check_segment(measure: dict[str, Any], options: TileOptions) -> None:
+    """Reject a ``segment_by`` the measure cannot be split by.
+
+    :raises BadRequestError: naming ``segment_by`` and what to use instead.
+    """
+    reference = options.segment_by
+    if not reference:
+        return
+    measures = [measure]
+    if measure["type"] == "ratio":
+        measures = [measure["numerator"], measure["denominator"]]
+    for item in measures:
+        if reference.startswith("group.") and not measure_group_type(item):
+            raise BadRequestError(
+                f"invalid tile query: segment_by {reference!r} needs a group type: give "
+                "the measure a group_type or a group:<type> unit",
+                code="invalid_query",
+                details={"segment_by": ["the measure has no group type"]},
+            )
+    if measure["type"] in COHORT_TYPES and reference.startswith("properties."):
+        raise BadRequestError(
+            f"invalid tile query: {measure['type']} is split by a trait of the unit: use "
+            "person.<name> or group.<name> for segment_by",
+            code="invalid_query",
+            details={
+                "segment_by": ["event properties cannot split retention or churn"]
+            },
+        )
+
+
+def build_tile(
+    key: str | None, measure: dict[str, Any], options: TileOptions, project_id: int
+) -> dict[str, Any]:
+    """Compute one KPI tile; see :func:`tiles.build_tile`."""
+    return tiles.build_tile(key, measure, options, project_id)
+
+
+def build_dashboard(
+    keys: list[str],
+    definitions: dict[str, dict[str, Any]],
+    params: dict[str, Any],
+    project: Any,
+) -> list[dict[str, Any]]:
+    """Compute the tiles of *keys* in order with the same tile parameters.
+
+    Metrics with the same measure and options are computed once.
+    """
+    computed: dict[str, dict[str, Any]] = {}
+    results = []
+    for key in keys:
+        definition = definitions[key]
+        options = options_for(definition, params, project)
+        check_segment(definition["measure"], options)
+        cache_key = json.dumps(
+            [definition["measure"], options.__dict__], sort_keys=True
+        )
+        if cache_key not in computed:
+            computed[cache_key] = tiles.build_tile(
+                key, definition["measure"], options, project.id
+            )
+        results.append({**computed[cache_key], "metric": key})
+    return results
+
+
+__all__ = [
+    "TileOptions",
+    "build_dashboard",
+    "build_tile",
+    "check_segment",
+    "options_for",
+]

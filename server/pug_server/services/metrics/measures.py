@@ -1,0 +1,195 @@
+"""Event counts, unique persons and groups, sums, averages and ratios.
+
+Each measure is one SQL query that joins the filtered events to the list of
+ranges and aggregates per range, so a unique count over a range is one
+``COUNT(DISTINCT ...)`` over that range, never a sum of smaller buckets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pug_server.services.metrics.periods import UTC, Calendar, Range
+from pug_server.services.metrics.scan import Scan, build_scan
+from pug_server.services.metrics.sql import Fragment, run, values_table
+
+logger = logging.getLogger(__name__)
+
+OTHER = "(other)"
+NONE = "(none)"
+
+AGGREGATES = {
+    "events": "COUNT(*)",
+    "unique_persons": "COUNT(DISTINCT evf.person_id)",
+    "unique_groups": "COUNT(DISTINCT evf.group_key)",
+    "sum": "SUM(evf.num)",
+    "average": "AVG(evf.num)",
+}
+SIMPLE_TYPES = tuple(AGGREGATES)
+
+
+@dataclass
+class Context:
+    """What every measure of one request shares."""
+
+    project_id: int
+    calendar: Calendar
+    as_of: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
+    segment: str | None = None
+    segment_limit: int = 10
+
+
+def measure_group_type(measure: dict[str, Any]) -> str | None:
+    """Return the group type that ``group.<name>`` references resolve to."""
+    unit = measure.get("unit") or ""
+    if unit.startswith("group:"):
+        return unit.partition(":")[2]
+    return measure.get("group_type")
+
+
+def simple_scan(
+    measure: dict[str, Any], context: Context, ranges: Sequence[Range], *, segment: bool
+) -> Scan:
+    event = measure.get("event")
+    return Scan(
+        project_id=context.project_id,
+        names=[event] if event else None,
+        start=min(item.start_utc for item in ranges),
+        end=max(item.end_utc for item in ranges),
+        where=list(measure.get("where") or []),
+        group_type=measure_group_type(measure),
+        segment=context.segment if segment else None,
+        number=measure.get("property")
+        if measure["type"] in ("sum", "average")
+        else None,
+        need_person=measure["type"] == "unique_persons",
+        need_group=measure["type"] == "unique_groups",
+    )
+
+
+def ranges_table(ranges: Sequence[Range]) -> Fragment:
+    rows = [(index, item.start_utc, item.end_utc) for index, item in enumerate(ranges)]
+    return values_table("b", rows, ("idx", "start_at", "end_at"))
+
+
+def _number(value: Any, kind: str) -> Any:
+    if value is None:
+        return (
+            0 if kind in ("events", "unique_persons", "unique_groups", "sum") else None
+        )
+    if kind in ("events", "unique_persons", "unique_groups"):
+        return int(value)
+    number = float(value)
+    return int(number) if kind == "sum" and number.is_integer() else round(number, 6)
+
+
+def simple_values(
+    measure: dict[str, Any], context: Context, ranges: Sequence[Range]
+) -> dict[int, Any]:
+    """Return the measure's value for each range index."""
+    kind = measure["type"]
+    buckets = ranges_table(ranges)
+    events = build_scan(simple_scan(measure, context, ranges, segment=False))
+    sql = (
+        f"WITH {buckets.sql}, {events.sql} "
+        f"SELECT b.idx, {AGGREGATES[kind]} FROM b JOIN evf "
+        "ON evf.at >= b.start_at AND evf.at < b.end_at GROUP BY b.idx"
+    )
+    rows = dict(run(sql, buckets.params + events.params))
+    return {index: _number(rows.get(index), kind) for index in range(len(ranges))}
+
+
+def simple_segments(
+    measure: dict[str, Any], context: Context, ranges: Sequence[Range]
+) -> dict[str, dict[int, Any]]:
+    """Return ``{segment: {range index: value}}`` for the segment dimension.
+
+    Values beyond ``segment_limit`` (ranked by the first range, then the
+    second, then by name) are counted again together as ``(other)``, with
+    one distinct count, so a unit in several of them counts once there.
+    """
+    kind = measure["type"]
+    buckets = ranges_table(ranges)
+    events = build_scan(simple_scan(measure, context, ranges, segment=True))
+    head = f"WITH {buckets.sql}, {events.sql} "
+    join = "FROM b JOIN evf ON evf.at >= b.start_at AND evf.at < b.end_at"
+    rows = run(
+        head
+        + f"SELECT b.idx, evf.seg, {AGGREGATES[kind]} {join} GROUP BY b.idx, evf.seg",
+        buckets.params + events.params,
+    )
+    table: dict[str, dict[int, Any]] = {}
+    for index, segment, value in rows:
+        name = NONE if segment is None else segment
+        table.setdefault(name, {})[index] = value
+    kept = rank_segments(table, context.segment_limit)
+    if len(kept) < len([name for name in table if name != NONE]):
+        placeholders = ", ".join("?" for _ in kept) or "NULL"
+        other_rows = run(
+            head + f"SELECT b.idx, {AGGREGATES[kind]} {join} WHERE evf.seg IS NOT NULL "
+            f"AND evf.seg NOT IN ({placeholders}) GROUP BY b.idx",
+            buckets.params + events.params + kept,
+        )
+        table = {name: table[name] for name in [*kept, NONE] if name in table}
+        table[OTHER] = dict(other_rows)
+    return {
+        name: {index: _number(values.get(index), kind) for index in range(len(ranges))}
+        for name, values in table.items()
+    }
+
+
+def rank_segments(table: dict[str, dict[int, Any]], limit: int) -> list[str]:
+    """Return the names of the *limit* top segments, ``(none)`` excluded."""
+    names = [name for name in table if name != NONE]
+    names.sort(
+        key=lambda name: (-(table[name].get(0) or 0), -(table[name].get(1) or 0), name)
+    )
+    return names[:limit]
+
+
+def ratio_of(numerator: Any, denominator: Any) -> float | None:
+    """Return numerator / denominator, or ``None`` for an empty denominator."""
+    if not denominator:
+        return None
+    return round(float(numerator or 0) / float(denominator), 6)
+
+
+def ratio_values(
+    measure: dict[str, Any], context: Context, ranges: Sequence[Range]
+) -> dict[int, dict[str, Any]]:
+    numerators = simple_values(measure["numerator"], context, ranges)
+    denominators = simple_values(measure["denominator"], context, ranges)
+    return {
+        index: {
+            "value": ratio_of(numerators[index], denominators[index]),
+            "numerator": numerators[index],
+            "denominator": denominators[index],
+        }
+        for index in range(len(ranges))
+    }
+
+
+def ratio_segments(
+    measure: dict[str, Any], context: Context, ranges: Sequence[Range]
+) -> dict[str, dict[int, dict[str, Any]]]:
+    numerators = simple_segments(measure["numerator"], context, ranges)
+    denominators = simple_segments(measure["denominator"], context, ranges)
+    names = list(dict.fromkeys([*denominators, *numerators]))
+    empty = dict.fromkeys(range(len(ranges)), 0)
+    table: dict[str, dict[int, dict[str, Any]]] = {}
+    for name in names:
+        top = numerators.get(name, empty)
+        bottom = denominators.get(name, empty)
+        table[name] = {
+            index: {
+                "value": ratio_of(top[index], bottom[index]),
+                "numerator": top[index],
+                "denominator": bottom[index],
+            }
+            for index in range(len(ranges))
+        }
+    return table

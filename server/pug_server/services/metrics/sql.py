@@ -1,0 +1,232 @@
+"""SQL fragments that read the same on SQLite and PostgreSQL.
+
+Fragments are written with ``?`` placeholders and every value, property name
+included, is bound as a parameter; :func:`run` swaps in the backend's
+placeholder. No fragment contains a literal ``?`` or ``%``, so the swap is
+safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pug_server.db import database, is_postgres
+
+logger = logging.getLogger(__name__)
+
+#: Property, trait and group type names that may be referenced. Quotes and
+#: backslashes are excluded so a name is also safe inside a JSON path.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_$ .:-]{1,100}$")
+REFERENCE_SOURCES = ("properties", "person", "group")
+
+
+@dataclass
+class Fragment:
+    """SQL text with its bound parameters, in order."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+def postgres() -> bool:
+    return is_postgres()
+
+
+def ts(value: dt.datetime) -> Any:
+    """Return a naive UTC datetime in the bound form of the event table."""
+    if postgres():
+        return value
+    # SQLite stores peewee's str(datetime); text comparison orders it.
+    return value.isoformat(sep=" ")
+
+
+def ts_param() -> str:
+    """A placeholder typed as a timestamp (PostgreSQL needs the cast)."""
+    return "CAST(? AS timestamp)" if postgres() else "?"
+
+
+def add_seconds(column: str, seconds: int) -> str:
+    """Return SQL for *column* plus a whole number of seconds (inlined int)."""
+    seconds = int(seconds)
+    if postgres():
+        return f"({column} + {seconds} * interval '1 second')"
+    # Millisecond text precision; stored micro-seconds compare one digit-run
+    # longer, which is off by less than a millisecond at the window's end.
+    return f"strftime('%Y-%m-%d %H:%M:%f', {column}, '+{seconds} seconds')"
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """Split ``properties.plan`` into ``("properties", "plan")``.
+
+    :raises ValueError: when the source or the name is not allowed.
+    """
+    source, _, name = reference.partition(".")
+    if source not in REFERENCE_SOURCES or not name:
+        raise ValueError(
+            f"invalid property reference {reference!r}: use properties.<name>, "
+            "person.<name> or group.<name>"
+        )
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"invalid property name {name!r}: use 1 to 100 letters, digits, "
+            "spaces or the characters _ $ . : - (no quotes)"
+        )
+    return source, name
+
+
+def json_path(name: str) -> str:
+    """Return the SQLite JSON path of one top-level key."""
+    return '$."' + name + '"'
+
+
+@dataclass
+class JsonValue:
+    """A JSON value in a row: an event property or a trait's stored value.
+
+    ``document`` is the SQL of a JSON column; ``key`` is the top-level key
+    inside it, or ``None`` when the column holds the value itself (traits).
+    """
+
+    document: str
+    key: str | None
+
+    def _sqlite_args(self) -> tuple[str, list[Any]]:
+        return f"{self.document}, ?", [json_path(self.key) if self.key else "$"]
+
+    def jsonb(self) -> Fragment:
+        """PostgreSQL: the value as ``jsonb``."""
+        if self.key is None:
+            return Fragment(self.document)
+        return Fragment(f"({self.document} -> ?)", [self.key])
+
+    def native(self) -> Fragment:
+        """The value as an SQL scalar (SQLite) or ``jsonb`` (PostgreSQL)."""
+        if postgres():
+            return self.jsonb()
+        args, params = self._sqlite_args()
+        return Fragment(f"json_extract({args})", params)
+
+    def type_name(self) -> Fragment:
+        """The JSON type, spelt SQLite's way: text, integer, real, true, ..."""
+        if postgres():
+            inner = self.jsonb()
+            return Fragment(
+                f"(CASE jsonb_typeof({inner.sql}) WHEN 'string' THEN 'text' "
+                f"WHEN 'number' THEN 'real' WHEN 'boolean' THEN 'bool' "
+                f"ELSE jsonb_typeof({inner.sql}) END)",
+                inner.params * 2,
+            )
+        args, params = self._sqlite_args()
+        return Fragment(f"json_type({args})", params)
+
+    def text(self) -> Fragment:
+        """The value rendered as text, or NULL when absent or JSON null."""
+        if postgres():
+            inner = self.jsonb()
+            return Fragment(
+                f"(CASE jsonb_typeof({inner.sql}) WHEN 'null' THEN NULL "
+                f"WHEN 'string' THEN {inner.sql} #>> '{{}}' ELSE {inner.sql}::text END)",
+                inner.params * 3,
+            )
+        args, params = self._sqlite_args()
+        return Fragment(
+            f"(CASE json_type({args}) WHEN 'null' THEN NULL WHEN 'true' THEN 'true' "
+            f"WHEN 'false' THEN 'false' ELSE CAST(json_extract({args}) AS TEXT) END)",
+            params * 2,
+        )
+
+    def number(self) -> Fragment:
+        """The value as a float when it is a JSON number, else NULL."""
+        if postgres():
+            inner = self.jsonb()
+            return Fragment(
+                f"(CASE WHEN jsonb_typeof({inner.sql}) = 'number' "
+                f"THEN ({inner.sql} #>> '{{}}')::float8 END)",
+                inner.params * 2,
+            )
+        args, params = self._sqlite_args()
+        return Fragment(
+            f"(CASE WHEN json_type({args}) IN ('integer', 'real') "
+            f"THEN json_extract({args}) END)",
+            params * 2,
+        )
+
+
+def compare_value(value: JsonValue, op: str, operand: Any) -> Fragment:
+    """Return a boolean SQL condition for one filter ``value op operand``.
+
+    ``neq`` and ``not_in`` also match rows where the value is absent.
+    """
+    if op in ("is_set", "is_not_set"):
+        kind = value.type_name()
+        test = "<>" if op == "is_set" else "="
+        return Fragment(f"(COALESCE({kind.sql}, 'null') {test} 'null')", kind.params)
+    if op in ("gt", "gte", "lt", "lte"):
+        number = value.number()
+        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return Fragment(f"({number.sql} {symbol} ?)", [*number.params, float(operand)])
+    if op == "contains":
+        text = value.text()
+        kind = value.type_name()
+        position = "strpos" if postgres() else "instr"
+        return Fragment(
+            f"(COALESCE({kind.sql}, '') = 'text' AND {position}({text.sql}, ?) > 0)",
+            [*kind.params, *text.params, str(operand)],
+        )
+    operands = list(operand) if op in ("in", "not_in") else [operand]
+    native = value.native()
+    if postgres():
+        placeholders = ", ".join("CAST(? AS jsonb)" for _ in operands)
+        bound = [json.dumps(item) for item in operands]
+    else:
+        placeholders = ", ".join("?" for _ in operands)
+        bound = [int(item) if isinstance(item, bool) else item for item in operands]
+    if op == "eq":
+        return Fragment(f"({native.sql} = {placeholders})", [*native.params, *bound])
+    if op == "neq":
+        distinct = "IS DISTINCT FROM" if postgres() else "IS NOT"
+        return Fragment(
+            f"({native.sql} {distinct} {placeholders})", [*native.params, *bound]
+        )
+    if not operands:
+        return Fragment("(1 = 0)" if op == "in" else "(1 = 1)")
+    membership = (
+        f"COALESCE({native.sql} IN ({placeholders}), {'false' if postgres() else '0'})"
+    )
+    params = [*native.params, *bound]
+    if op == "in":
+        return Fragment(f"({membership})", params)
+    return Fragment(f"(NOT {membership})", params)
+
+
+def values_table(
+    name: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+) -> Fragment:
+    """Return ``name(columns) AS (VALUES ...)`` for a CTE; timestamps typed.
+
+    Columns whose name ends in ``_at`` hold timestamps.
+    """
+    cells = []
+    params: list[Any] = []
+    for row in rows:
+        parts = []
+        for column, cell in zip(columns, row, strict=True):
+            parts.append(ts_param() if column.endswith("_at") else "?")
+            params.append(ts(cell) if column.endswith("_at") else cell)
+        cells.append("(" + ", ".join(parts) + ")")
+    sql = f"{name}({', '.join(columns)}) AS (VALUES {', '.join(cells)})"
+    return Fragment(sql, params)
+
+
+def run(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Execute *sql* written with ``?`` placeholders and return every row."""
+    if postgres():
+        sql = sql.replace("?", "%s")
+    cursor = database.execute_sql(sql, list(params))
+    return list(cursor.fetchall())
