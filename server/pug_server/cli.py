@@ -159,6 +159,30 @@ class _ProgressBar:
             print(file=self.stream)
 
 
+def cmd_merge_persons(args: argparse.Namespace) -> int:
+    """Merge the person of one id into the person of another, even if both are identified."""
+    from pug_server.errors import UnavailableError
+    from pug_server.models import Project
+    from pug_server.services.identity import admin_merge
+
+    _, database = _open_database()
+    with database.connection_context():
+        project = _find_project(Project, args.project)
+        if project is None:
+            print(f"error: no project with id or name {args.project!r}", file=sys.stderr)
+            return 1
+        try:
+            moved = admin_merge(project.id, args.from_distinct_id, args.into_distinct_id)
+        except (LookupError, ValueError, UnavailableError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(
+        f"merged {args.from_distinct_id!r} into {args.into_distinct_id!r}: "
+        f"{len(moved)} id(s) moved, recorded with reason admin"
+    )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server under gunicorn until it is stopped."""
     from pug_server.server import run_gunicorn
@@ -256,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 3 when any line was rejected",
     )
     importer.set_defaults(handler=cmd_import)
+
+    merge = commands.add_parser(
+        "merge-persons",
+        help="merge the person of one id into the person of another",
+        description="Merge deliberately, overriding the rule that keeps two "
+        "identified persons apart. Ids, traits and group memberships move; "
+        "the merge is recorded with reason admin.",
+    )
+    merge.add_argument("--project", required=True, help="the project's id or name")
+    merge.add_argument("from_distinct_id", help="an id of the person merged away")
+    merge.add_argument("into_distinct_id", help="an id of the person that remains")
+    merge.set_defaults(handler=cmd_merge_persons)
     return parser
 
 

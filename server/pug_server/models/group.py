@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import peewee
 
-from pug_server.models.base import BaseModel, JSONField, utcnow
-from pug_server.models.person import Person
+from pug_server.models.base import BaseModel, utcnow
+from pug_server.models.person import Person, TraitValueField
 from pug_server.models.project import Project
 
 DEFAULT_GROUP_TYPE = "group"
@@ -28,15 +28,21 @@ class GroupTrait(BaseModel):
     id = peewee.BigAutoField()
     group = peewee.ForeignKeyField(Group, on_delete="CASCADE", index=False)
     key = peewee.CharField(max_length=200)
-    value = JSONField(null=True)
+    value = TraitValueField(null=True)
     timestamp = peewee.DateTimeField()
+    set_once = peewee.BooleanField(default=False)
 
     class Meta:
         indexes = ((("group", "key"), True),)
 
 
 class GroupMembership(BaseModel):
-    """A person joining a group, one row per group call, with its event time."""
+    """A person joining a group at an event time.
+
+    A group call adds one row. A message that names its group in
+    ``context.groupId`` or ``context.groups`` adds a row only when it is
+    earlier than every row of that person and group.
+    """
 
     id = peewee.BigAutoField()
     project = peewee.ForeignKeyField(Project, on_delete="CASCADE", index=False)

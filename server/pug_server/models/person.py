@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import peewee
 
+from pug_server.db import is_postgres
 from pug_server.models.base import BaseModel, JSONField, utcnow
 from pug_server.models.project import Project
+
+
+class TraitValueField(JSONField):
+    """A JSON value that may be a bare string, number, boolean or null.
+
+    psycopg2 decodes JSONB itself, so on PostgreSQL a stored ``"pro"`` comes
+    back as the string ``pro``, which must not be decoded a second time.
+    """
+
+    def python_value(self, value):
+        if is_postgres():
+            return value
+        return super().python_value(value)
 
 
 class Person(BaseModel):
@@ -14,6 +28,9 @@ class Person(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     # True once any userId belongs to this person.
     identified = peewee.BooleanField(default=False)
+    # The id the person was created for. A bulk insert maps its RETURNING
+    # rows back to ids through it, because SQLite returns them in no set order.
+    first_distinct_id = peewee.CharField(max_length=200, null=True)
 
 
 class PersonDistinctId(BaseModel):
@@ -36,7 +53,7 @@ class PersonTrait(BaseModel):
     id = peewee.BigAutoField()
     person = peewee.ForeignKeyField(Person, on_delete="CASCADE", index=False)
     key = peewee.CharField(max_length=200)
-    value = JSONField(null=True)
+    value = TraitValueField(null=True)
     timestamp = peewee.DateTimeField()
     set_once = peewee.BooleanField(default=False)
 
@@ -45,11 +62,16 @@ class PersonTrait(BaseModel):
 
 
 class PersonMerge(BaseModel):
-    """A merge of one person into another, or a merge that was refused."""
+    """A merge of one person into another, or a merge that was refused.
+
+    The person ids are plain integers, not foreign keys, because the merged
+    person is deleted while its record stays. ``distinct_ids`` lists the ids
+    that moved (those of the refused link when ``refused`` is set).
+    """
 
     id = peewee.BigAutoField()
     project = peewee.ForeignKeyField(Project, on_delete="CASCADE")
-    from_person_id = peewee.BigIntegerField()
+    from_person_id = peewee.BigIntegerField(index=True)
     into_person_id = peewee.BigIntegerField(index=True)
     distinct_ids = JSONField(null=True)
     reason = peewee.CharField(max_length=64)

@@ -1,39 +1,470 @@
-"""Identity resolution: ids to persons."""
+"""Identity resolution: ids to persons, links, merges and person traits.
+
+Every ``userId`` and ``anonymousId`` belongs to exactly one person through
+:class:`~pug_server.models.PersonDistinctId`. Events keep their raw ids, so
+a merge moves ids, traits and group memberships and never touches events;
+its cost does not depend on how many events either person has. The rules
+are written out with examples in ``docs/identity.md``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Iterable
 from typing import Any
 
-from pug_server.models import Person, PersonDistinctId, Project
+from pug_server.db import database, is_postgres
+from pug_server.errors import UnavailableError
+from pug_server.models import Event, Person, PersonDistinctId, PersonMerge, PersonTrait
+from pug_server.services import groups
+from pug_server.services._identity_plan import (
+    REASON_ADMIN,
+    ParsedMessage,
+    Plan,
+    PlanOp,
+    PlanPerson,
+    StoredId,
+    batch_ids,
+    is_placeholder_id,
+    parse_message,
+)
+from pug_server.services._traits import TraitWrite, upsert_traits, writes_from_traits
+
+logger = logging.getLogger(__name__)
+
+# Rounds of "lock the persons, read the ids again" before a batch gives up
+# with a 503; each round follows ids that a concurrent merge moved.
+MAX_LOCK_ROUNDS = 5
+RETRY_AFTER_SECONDS = "1"
 
 
-def apply_messages(project: Project, items: list[tuple[int, dict, dict]]) -> list[dict]:
-    """Create a person for every id not seen before.
+def apply_messages(
+    project, items: list[tuple[int, dict[str, Any], dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Resolve the ids of newly stored messages to persons, inside the caller's transaction.
 
-    :param items: ``(index, message, event row)`` for each newly stored message.
-    :returns: warnings to report in the batch response.
+    Unknown ids get persons; messages with two ids link them; identify and
+    alias merge persons unless both are identified, which is recorded as a
+    refused merge; identify traits and group calls are stored. A batch of
+    plain track messages costs a fixed number of statements: one read of
+    all its ids and bulk inserts for the new ones (plus one advisory lock
+    statement on PostgreSQL).
+
+    :param items: ``(index, message, event row)`` for each newly stored
+        message, in batch order.
+    :returns: warnings for the batch response, one per placeholder id.
+    :raises UnavailableError: when concurrent merges kept moving the ids of
+        the batch; the transaction rolls back and the client retries.
     """
-    ids: dict[str, bool] = {}
-    for _, message, _row in items:
-        for key, is_user in (("user_id", True), ("anonymous_id", False)):
-            value = message.get(key)
-            if value:
-                ids[value] = ids.get(value, False) or is_user
-    if not ids:
-        return []
-    known = {
-        row.distinct_id
-        for row in PersonDistinctId.select(PersonDistinctId.distinct_id).where(
-            PersonDistinctId.project == project.id,
-            PersonDistinctId.distinct_id.in_(list(ids)),
-        )
-    }
-    for distinct_id, is_user in ids.items():
-        if distinct_id in known:
-            continue
-        person = Person.create(project=project.id, identified=is_user)
-        PersonDistinctId.create(
-            project=project.id, distinct_id=distinct_id, person=person, is_user_id=is_user
-        )
     warnings: list[dict[str, Any]] = []
+    messages = [
+        parse_message(index, message, row, warnings) for index, message, row in items
+    ]
+    distinct_ids = batch_ids(messages)
+    if distinct_ids:
+        plan = Plan(_load_for_update(project.id, distinct_ids, messages))
+        for message in messages:
+            plan.apply(message)
+        _write_plan(project.id, plan)
+        _store_person_traits(plan, messages, warnings)
+        person_ids = {
+            distinct_id: person.resolve().id
+            for distinct_id, person in plan.owner.items()
+        }
+        groups.apply_group_messages(project.id, messages, person_ids, warnings)
+    else:
+        groups.apply_group_messages(project.id, messages, {}, warnings)
+    _fix_placeholder_events(project.id, messages)
     return warnings
+
+
+def _lock_key(project_id: int, distinct_id: str) -> int:
+    digest = hashlib.blake2b(
+        f"{project_id}\0{distinct_id}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_ids(project_id: int, distinct_ids: Iterable[str]) -> None:
+    """Take a transaction advisory lock per id, in key order (PostgreSQL).
+
+    Every batch that creates or links an id holds its lock, so two workers
+    never both create a person for one new id, and the sorted order keeps
+    two batches from deadlocking on each other's ids.
+    """
+    keys = sorted({_lock_key(project_id, distinct_id) for distinct_id in distinct_ids})
+    database.execute_sql(
+        "SELECT pg_advisory_xact_lock(k) FROM "
+        "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered",
+        (keys,),
+    )
+
+
+def _load(project_id: int, distinct_ids: list[str]) -> dict[str, StoredId]:
+    """Read the stored person of each id with one SELECT."""
+    query = (
+        PersonDistinctId.select(
+            PersonDistinctId.distinct_id,
+            PersonDistinctId.is_user_id,
+            Person.id,
+            Person.identified,
+        )
+        .join(Person)
+        .where(
+            PersonDistinctId.project == project_id,
+            PersonDistinctId.distinct_id.in_(distinct_ids),
+        )
+        .tuples()
+    )
+    persons: dict[int, PlanPerson] = {}
+    stored: dict[str, StoredId] = {}
+    for distinct_id, is_user_id, person_id, identified in query:
+        person = persons.get(person_id)
+        if person is None:
+            person = PlanPerson(person_id, bool(identified), bool(identified))
+            persons[person_id] = person
+        stored[distinct_id] = StoredId(person, bool(is_user_id))
+    return stored
+
+
+def _load_for_update(
+    project_id: int, distinct_ids: list[str], messages: list[ParsedMessage]
+) -> dict[str, StoredId]:
+    """Read the ids' persons and, on PostgreSQL, lock the persons to be written.
+
+    A concurrent merge can move an id to another person between the read
+    and the lock, so the ids are read again after each lock until every
+    person they map to is locked.
+    """
+    if not is_postgres():
+        # SQLite opens every write transaction with BEGIN IMMEDIATE, so this
+        # transaction is the only writer until it commits.
+        return _load(project_id, distinct_ids)
+    _lock_ids(project_id, distinct_ids)
+    locked: set[int] = set()
+    for _ in range(MAX_LOCK_ROUNDS):
+        stored = _load(project_id, distinct_ids)
+        wanted = _persons_to_lock(stored, messages) - locked
+        if not wanted:
+            return stored
+        rows = (
+            Person.select(Person.id)
+            .where(Person.id.in_(sorted(wanted)))
+            .order_by(Person.id)
+            .for_update()
+            .tuples()
+        )
+        locked.update(person_id for (person_id,) in rows)
+        locked.update(wanted)
+    logger.warning(
+        "ids kept moving under concurrent merges project_id=%s ids=%d",
+        project_id,
+        len(distinct_ids),
+    )
+    raise UnavailableError(
+        "the persons of this batch are being merged by another request; "
+        "nothing was stored, retry the batch",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _persons_to_lock(
+    stored: dict[str, StoredId], messages: list[ParsedMessage]
+) -> set[int]:
+    """Return the stored persons this batch may write to or delete."""
+    wanted: set[int] = set()
+    for message in messages:
+        ids = [i for i in (message.user_id, message.other_id) if i and i in stored]
+        persons = {stored[i].person.id for i in ids}
+        both_known = len(ids) == 2
+        writes = (
+            message.kind in ("identify", "alias", "group")
+            or bool(message.row.get("groups"))
+            or (
+                message.user_id
+                and message.other_id
+                and not (both_known and len(persons) == 1)
+            )
+        )
+        if writes:
+            wanted.update(persons)
+    return wanted
+
+
+def _write_plan(project_id: int, plan: Plan) -> None:
+    _create_persons(project_id, plan)
+    _insert_ids(project_id, plan)
+    for op in plan.ops:
+        if op.kind == "merge":
+            merge_persons(
+                project_id,
+                op.source.id,
+                op.into.target().id,
+                reason=op.reason,
+                message_id=op.message.message_id,
+                from_identified=op.source.stored_identified,
+            )
+        else:
+            _record_refusal(project_id, op)
+    _flag_identified(plan)
+
+
+def _create_persons(project_id: int, plan: Plan) -> None:
+    pending = {
+        person.first_id: person
+        for person in plan.new_persons
+        if person.merged_into is None
+    }
+    if not pending:
+        return
+    rows = [
+        {
+            Person.project: project_id,
+            Person.identified: person.identified,
+            Person.first_distinct_id: first_id,
+        }
+        for first_id, person in pending.items()
+    ]
+    for start in range(0, len(rows), 500):
+        query = (
+            Person.insert_many(rows[start : start + 500])
+            .returning(Person.id, Person.first_distinct_id)
+            .tuples()
+        )
+        for person_id, first_id in query.execute():
+            pending[first_id].id = person_id
+            pending[first_id].stored_identified = pending[first_id].identified
+
+
+def _insert_ids(project_id: int, plan: Plan) -> None:
+    """Insert the batch's new ids; a lost race rolls the batch back with a 503."""
+    rows = [
+        {
+            PersonDistinctId.project: project_id,
+            PersonDistinctId.distinct_id: distinct_id,
+            PersonDistinctId.person: plan.owner[distinct_id].resolve().id,
+            PersonDistinctId.is_user_id: is_user,
+        }
+        for distinct_id, is_user in plan.new_ids.items()
+    ]
+    inserted = 0
+    for start in range(0, len(rows), 500):
+        query = (
+            PersonDistinctId.insert_many(rows[start : start + 500])
+            .on_conflict_ignore()
+            .returning(PersonDistinctId.distinct_id)
+            .tuples()
+        )
+        inserted += len(list(query.execute()))
+    if inserted == len(rows):
+        return
+    # The advisory locks (PostgreSQL) and BEGIN IMMEDIATE (SQLite) make this
+    # unreachable unless another writer skips them, such as a manual insert.
+    logger.warning(
+        "ids created concurrently project_id=%s expected=%d inserted=%d",
+        project_id,
+        len(rows),
+        inserted,
+    )
+    raise UnavailableError(
+        "some ids of this batch were created by another request at the same "
+        "time; nothing was stored, retry the batch",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _flag_identified(plan: Plan) -> None:
+    persons = {person.resolve() for person in plan.owner.values()}
+    flagged = [p.id for p in persons if p.identified and not p.stored_identified]
+    if flagged:
+        Person.update(identified=True).where(Person.id.in_(flagged)).execute()
+    if plan.user_flags:
+        PersonDistinctId.update(is_user_id=True).where(
+            PersonDistinctId.distinct_id.in_(sorted(plan.user_flags)),
+            PersonDistinctId.person.in_([p.id for p in persons]),
+        ).execute()
+
+
+def _record_refusal(project_id: int, op: PlanOp) -> None:
+    source, into = op.source.target(), op.into.target()
+    logger.info(
+        "refused merge of two identified persons project_id=%s from=%s into=%s "
+        "message_id=%s",
+        project_id,
+        source.id,
+        into.id,
+        op.message.message_id,
+    )
+    PersonMerge.create(
+        project=project_id,
+        from_person_id=source.id,
+        into_person_id=into.id,
+        distinct_ids=op.distinct_ids,
+        reason=op.reason,
+        refused=True,
+        message_id=op.message.message_id,
+    )
+
+
+def merge_persons(
+    project_id: int,
+    from_person_id: int,
+    into_person_id: int,
+    *,
+    reason: str,
+    message_id: str | None = None,
+    from_identified: bool | None = None,
+) -> list[str]:
+    """Merge one person into another; the caller holds the transaction and locks.
+
+    Ids and group memberships move, traits merge by event time, the source
+    person is deleted and the merge is recorded. Events are untouched, so
+    the cost is a fixed number of statements whatever the event counts.
+
+    :param from_identified: whether the source person is identified, when
+        the caller knows it; read from the database otherwise.
+    :returns: the ids that moved.
+    """
+    from pug_server.models import GroupMembership
+
+    if from_identified is None:
+        from_identified = bool(
+            Person.select(Person.identified).where(Person.id == from_person_id).scalar()
+        )
+    moved = [
+        distinct_id
+        for (distinct_id,) in PersonDistinctId.update(person=into_person_id)
+        .where(PersonDistinctId.person == from_person_id)
+        .returning(PersonDistinctId.distinct_id)
+        .tuples()
+        .execute()
+    ]
+    traits = [
+        TraitWrite(into_person_id, row.key, row.value, row.timestamp, row.set_once)
+        for row in PersonTrait.select().where(PersonTrait.person == from_person_id)
+    ]
+    upsert_traits(PersonTrait, "person", traits)
+    GroupMembership.update(person=into_person_id).where(
+        GroupMembership.person == from_person_id
+    ).execute()
+    if from_identified:
+        Person.update(identified=True).where(Person.id == into_person_id).execute()
+    Person.delete().where(Person.id == from_person_id).execute()
+    PersonMerge.create(
+        project=project_id,
+        from_person_id=from_person_id,
+        into_person_id=into_person_id,
+        distinct_ids=sorted(moved),
+        reason=reason,
+        message_id=message_id,
+    )
+    logger.info(
+        "merged persons project_id=%s from=%s into=%s reason=%s ids=%d",
+        project_id,
+        from_person_id,
+        into_person_id,
+        reason,
+        len(moved),
+    )
+    return moved
+
+
+def _store_person_traits(
+    plan: Plan, messages: list[ParsedMessage], warnings: list[dict[str, Any]]
+) -> None:
+    """Upsert the traits of identify messages in one statement per 500 traits."""
+    writes: list[TraitWrite] = []
+    for message in messages:
+        traits = message.message.get("traits")
+        if message.kind != "identify" or not traits or message.own_id is None:
+            continue
+        person = plan.owner[message.own_id].resolve()
+        found, skipped = writes_from_traits(person.id, traits, message.timestamp)
+        writes.extend(found)
+        if skipped:
+            warnings.append(groups.long_key_warning(message, "traits", skipped))
+    upsert_traits(PersonTrait, "person", writes)
+
+
+def _fix_placeholder_events(project_id: int, messages: list[ParsedMessage]) -> None:
+    """Point the stored events of placeholder messages at their real id, or none.
+
+    Ingest stores ``userId`` (else ``anonymousId``) as the event's
+    ``distinct_id``. When that value is a placeholder, the event resolves
+    through the other id, or through no id at all.
+    """
+    orphans: list[str] = []
+    for message in messages:
+        stored = message.row.get("distinct_id")
+        if stored is None or not is_placeholder_id(stored):
+            continue
+        if message.own_id is None:
+            orphans.append(message.message_id)
+        else:
+            Event.update(distinct_id=message.own_id).where(
+                Event.project == project_id, Event.message_id == message.message_id
+            ).execute()
+    if orphans:
+        Event.update(distinct_id=None).where(
+            Event.project == project_id, Event.message_id.in_(orphans)
+        ).execute()
+
+
+def admin_merge(
+    project_id: int, from_distinct_id: str, into_distinct_id: str
+) -> list[str]:
+    """Merge the person of one id into the person of another, overriding the guard.
+
+    This is the deliberate merge of two identified persons, recorded with
+    reason ``admin``. It runs in its own transaction.
+
+    :returns: the ids that moved.
+    :raises LookupError: when an id belongs to no person of the project.
+    :raises ValueError: when both ids already belong to the same person.
+    """
+    with database.atomic():
+        source, into = _admin_persons(project_id, from_distinct_id, into_distinct_id)
+        return merge_persons(
+            project_id,
+            source.id,
+            into.id,
+            reason=REASON_ADMIN,
+            from_identified=source.stored_identified,
+        )
+
+
+def _admin_persons(
+    project_id: int, from_distinct_id: str, into_distinct_id: str
+) -> tuple[PlanPerson, PlanPerson]:
+    ids = [from_distinct_id, into_distinct_id]
+    if is_postgres():
+        _lock_ids(project_id, ids)
+    locked: set[int] = set()
+    for _ in range(MAX_LOCK_ROUNDS):
+        stored = _load(project_id, ids)
+        for distinct_id in ids:
+            if distinct_id not in stored:
+                raise LookupError(
+                    f"no person has the id {distinct_id!r} in this project"
+                )
+        source = stored[from_distinct_id].person
+        into = stored[into_distinct_id].person
+        if source.id == into.id:
+            raise ValueError(
+                f"{from_distinct_id!r} and {into_distinct_id!r} already belong "
+                f"to the same person ({into.id})"
+            )
+        wanted = {source.id, into.id}
+        if not is_postgres() or wanted <= locked:
+            return source, into
+        list(
+            Person.select(Person.id)
+            .where(Person.id.in_(sorted(wanted - locked)))
+            .order_by(Person.id)
+            .for_update()
+        )
+        locked.update(wanted)
+    raise UnavailableError(
+        "the persons are being merged by another request; run the command again"
+    )
