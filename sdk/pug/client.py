@@ -129,7 +129,9 @@ class Client:
             send=send,
             strict=strict,
             debug=debug,
-            spool_path=os.fspath(spool_path) if spool_path is not None else None,
+            spool_path=(
+                os.fspath(spool_path) if isinstance(spool_path, os.PathLike) else spool_path
+            ),
             backoff_factor=backoff_factor,
             backoff_max=backoff_max,
             flush_on_exit=flush_on_exit,
@@ -227,9 +229,9 @@ class Client:
             context = _wire.track_context(
                 context, _optional_id("group_id", group_id), groups
             )
+            fields = _wire.track_fields(event, properties)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("track", exc)
-        fields = {"event": event, "properties": properties or {}}
         return self._enqueue(
             "track", user_id, anonymous_id, context, timestamp, message_id,
             integrations, fields,
@@ -259,12 +261,12 @@ class Client:
         try:
             _check_mapping("traits", traits)
             _check_mapping("set_once", set_once)
-            traits = _wire.identify_traits(traits, set_once)
+            fields = _wire.identify_fields(traits, set_once)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("identify", exc)
         return self._enqueue(
             "identify", user_id, anonymous_id, context, timestamp, message_id,
-            integrations, {"traits": traits},
+            integrations, fields,
         )
 
     def group(
@@ -295,9 +297,9 @@ class Client:
             _check_mapping("traits", traits)
             if group_type is not None:
                 _require_name("group_type", group_type)
+            fields = _wire.group_fields(group_id, group_type, traits)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("group", exc)
-        fields = {"group_id": group_id, "group_type": group_type, "traits": traits or {}}
         return self._enqueue(
             "group", user_id, anonymous_id, context, timestamp, message_id,
             integrations, fields,
@@ -325,11 +327,12 @@ class Client:
                 raise ValueError("previous_id is required; pass the earlier id")
             if _optional_id("user_id", user_id) is None:
                 raise ValueError("user_id is required; pass the id to merge into")
+            fields = _wire.alias_fields(previous_id)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("alias", exc)
         return self._enqueue(
             "alias", user_id, None, context, timestamp, message_id,
-            integrations, {"previous_id": previous_id},
+            integrations, fields,
         )
 
     def page(
@@ -399,9 +402,9 @@ class Client:
                         f"{argument} must be a str or None, got {type(value).__name__}"
                     )
             _check_mapping("properties", properties)
+            fields = _wire.view_fields(category, name, properties)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)
-        fields = {"name": name, "category": category, "properties": properties or {}}
         return self._enqueue(
             kind, user_id, anonymous_id, context, timestamp, message_id,
             integrations, fields,
@@ -416,7 +419,7 @@ class Client:
         timestamp: dt.datetime | None,
         message_id: object,
         integrations: Mapping[str, Any] | None,
-        fields: dict[str, Any],
+        fields: str,
     ) -> bool:
         """Check the common arguments, encode the message and queue it."""
         try:
@@ -433,11 +436,10 @@ class Client:
                     "timestamp must be a datetime or None, "
                     f"got {type(timestamp).__name__}"
                 )
-            message = _wire.build_message(
-                kind, user, anonymous, context, timestamp,
-                _optional_id("message_id", message_id), integrations, fields,
+            encoded = _wire.encode_message(
+                kind, user, anonymous, fields, context, timestamp,
+                _optional_id("message_id", message_id), integrations,
             )
-            encoded = _wire.encode(message)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)
 
@@ -446,13 +448,13 @@ class Client:
                 f"{kind} message is {len(encoded)} bytes encoded, over "
                 f"max_message_bytes={self.options.max_message_bytes}"
             )
-            return self._drop("oversize", detail, message)
-        return self._submit(encoded, message)
+            return self._drop("oversize", detail, encoded)
+        return self._submit(encoded)
 
-    def _submit(self, encoded: str, message: dict[str, Any]) -> bool:
+    def _submit(self, encoded: str) -> bool:
         """Hand an encoded message to the queue, or send it at once."""
         if self._closed:
-            return self._drop("closed", "the client is closed", message)
+            return self._drop("closed", "the client is closed", encoded)
         if not self.options.send:
             with self._lock:
                 self._accepted_unqueued += 1
@@ -464,7 +466,7 @@ class Client:
             self._reset_process_state()
         if not self._queue.put(encoded):
             detail = f"the queue holds max_queue_size={self.options.max_queue_size}"
-            return self._drop("queue_full", detail, message)
+            return self._drop("queue_full", detail, encoded)
         if self._consumer is None:
             self._start_consumer()
         return True
@@ -491,11 +493,12 @@ class Client:
         call_on_error(self.options, error, [])
         return False
 
-    def _drop(self, reason: str, detail: str, message: dict[str, Any]) -> bool:
+    def _drop(self, reason: str, detail: str, encoded: str) -> bool:
         self._stats.drop(reason)
+        message = _decode(encoded)
         self._drop_warning.warn(
             reason, "dropped message: reason=%s message_id=%s %s",
-            reason, message.get("messageId"), detail,
+            reason, message["messageId"], detail,
         )
         call_on_error(self.options, MessageDroppedError(reason, detail), [message])
         return False
@@ -583,10 +586,10 @@ class Client:
 
 def _optional_id(argument: str, value: object) -> str | None:
     """Return an id as a str, ``None`` when missing or empty."""
-    if value is None or value == "":
-        return None
     if type(value) is str:
-        return value
+        return value or None
+    if value is None:
+        return None
     if isinstance(value, (str, uuid.UUID)) or (
         isinstance(value, int) and not isinstance(value, bool)
     ):
@@ -597,6 +600,8 @@ def _optional_id(argument: str, value: object) -> str | None:
 
 
 def _require_name(argument: str, value: object) -> None:
+    if type(value) is str and value:
+        return
     if value is None or value == "":
         raise ValueError(f"{argument} is required; pass a non-empty str")
     if not isinstance(value, str):
@@ -604,7 +609,9 @@ def _require_name(argument: str, value: object) -> None:
 
 
 def _check_mapping(argument: str, value: object) -> None:
-    if value is not None and not isinstance(value, Mapping):
+    if value is None or type(value) is dict:
+        return
+    if not isinstance(value, Mapping):
         raise TypeError(
             f"{argument} must be a mapping such as a dict, got {type(value).__name__}"
         )

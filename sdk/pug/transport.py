@@ -77,11 +77,24 @@ class RequestsTransport:
         adapter = requests.adapters.HTTPAdapter(max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        # Read the proxy and CA bundle variables (HTTPS_PROXY, NO_PROXY,
+        # REQUESTS_CA_BUNDLE, ...) once: requests rereads the environment on
+        # every request, a sixth of its CPU per batch.
+        self._environment = self._session.merge_environment_settings(
+            self._url, {}, None, None, None
+        )
+        self._session.trust_env = False
 
     def post(self, body: bytes, *, gzipped: bool) -> HTTPResult:
         headers = {"Content-Encoding": "gzip"} if gzipped else None
         response = self._session.post(
-            self._url, data=body, headers=headers, timeout=self._timeout
+            self._url,
+            data=body,
+            headers=headers,
+            timeout=self._timeout,
+            proxies=self._environment["proxies"],
+            verify=self._environment["verify"],
+            cert=self._environment["cert"],
         )
         return HTTPResult(
             status=response.status_code,
