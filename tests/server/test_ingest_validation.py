@@ -122,9 +122,9 @@ def test_lone_surrogate_rejected_alone(api):
 
 def test_surrogate_pair_accepted(api):
     body = (
-        '{"batch": [{"type": "track", "userId": "u-1", "event": "x",'
-        ' "messageId": "pair-1", "properties": {"emoji": "\\ud83d\\ude00"}}]}'
-    ).encode()
+        b'{"batch": [{"type": "track", "userId": "u-1", "event": "x",'
+        b' "messageId": "pair-1", "properties": {"emoji": "\\ud83d\\ude00"}}]}'
+    )
     assert _raw_post(api, body).json()["accepted"] == 1
     [event] = api.get("/v1/events").json()["events"]
     assert event["properties"]["emoji"] == "\U0001f600"
@@ -182,9 +182,9 @@ def test_nesting_beyond_parser_400(api):
 
 def test_rejected_raw_kept_for_bad_text(api):
     body = (
-        '{"batch": [{"type": "track", "userId": "u-1", "event": "x",'
-        ' "messageId": "raw-1", "properties": {"name": "\\ud800", "n": NaN}}]}'
-    ).encode()
+        b'{"batch": [{"type": "track", "userId": "u-1", "event": "x",'
+        b' "messageId": "raw-1", "properties": {"name": "\\ud800", "n": NaN}}]}'
+    )
     assert _raw_post(api, body).status_code == 200
     [row] = api.get("/v1/rejected").json()["rejected"]
     assert row["messageId"] == "raw-1"

@@ -1,0 +1,102 @@
+"""503 with Retry-After when the database cannot commit or cannot be reached."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import requests
+
+from tests.conftest import require_postgres
+from tests.helpers.live import Api, create_project, free_port, start_server
+
+BATCH = [
+    {"type": "track", "userId": "u-1", "event": "Locked", "messageId": "lock-1"},
+    {"type": "track", "userId": "u-2", "event": "Locked", "messageId": "lock-2"},
+]
+
+
+@pytest.fixture
+def locked_sqlite(tmp_path):
+    """A server on its own SQLite file, with a 200 ms busy timeout."""
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    server = start_server(
+        url, "sqlite", tmp_path, workers=1, env={"PUG_SQLITE_BUSY_TIMEOUT_MS": "200"}
+    )
+    api = Api(server, create_project(url))
+    yield api, path
+    api.session.close()
+    server.stop()
+
+
+def test_locked_sqlite_503_then_retry(locked_sqlite):
+    api, path = locked_sqlite
+    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        response = api.batch(BATCH)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        assert response.json()["error"]["code"] == "unavailable"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert api.get("/v1/events").json()["events"] == []
+    retried = api.send(BATCH)
+    assert retried["accepted"] == 2
+    assert retried["duplicates"] == 0
+
+
+def test_locked_sqlite_stores_no_rejects(locked_sqlite):
+    api, path = locked_sqlite
+    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        bad = [{"type": "track", "messageId": "bad-1"}]
+        assert api.batch(BATCH + bad).status_code == 503
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert api.get("/v1/rejected").json()["rejected"] == []
+
+
+@pytest.fixture
+def unreachable_postgres(tmp_path):
+    """A server pointed at a PostgreSQL port where nothing listens."""
+    require_postgres()
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/pug"
+    server = start_server(url, "postgresql", tmp_path, workers=1, ready_path="/health")
+    yield server
+    server.stop()
+
+
+def test_unreachable_database_ready_503(unreachable_postgres):
+    ready = requests.get(unreachable_postgres.url + "/ready", timeout=30)
+    assert ready.status_code == 503
+    assert ready.headers["Retry-After"] == "2"
+    assert ready.json() == {"status": "unavailable", "database": "postgresql"}
+
+
+def test_unreachable_database_health_200(unreachable_postgres):
+    health = requests.get(unreachable_postgres.url + "/health", timeout=30)
+    assert health.status_code == 200
+
+
+def test_unreachable_database_batch_503(unreachable_postgres):
+    response = requests.post(
+        unreachable_postgres.url + "/v1/batch",
+        json={"batch": BATCH},
+        auth=("pw_any-key", ""),
+        timeout=30,
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert "nothing was stored" in response.json()["error"]["message"]
+
+
+def test_unreachable_database_logged_without_secrets(unreachable_postgres):
+    requests.get(unreachable_postgres.url + "/ready", timeout=30)
+    log = unreachable_postgres.log_text()
+    assert "database unreachable" in log
+    assert "postgres@" not in log
