@@ -48,7 +48,12 @@ def identify(user_id=None, *, anonymous_id=None, traits=None, at=T2):
 
 
 def alias(previous_id, user_id, *, at=T2):
-    return {"type": "alias", "previousId": previous_id, "userId": user_id, "timestamp": at}
+    return {
+        "type": "alias",
+        "previousId": previous_id,
+        "userId": user_id,
+        "timestamp": at,
+    }
 
 
 def test_signup_attaches_new_user_to_anonymous_person(api):
@@ -79,9 +84,9 @@ def test_identify_merges_anonymous_into_known_user(api):
     merged = person(api, "a-1")
     assert merged["id"] == user_id
     assert sorted(merged["distinct_ids"]) == ["a-1", "u-1"]
-    assert [(m["from"], m["into"], m["reason"], m["refused"]) for m in merged["merges"]] == [
-        (anonymous_id, user_id, "identify", False)
-    ]
+    assert [
+        (m["from"], m["into"], m["reason"], m["refused"]) for m in merged["merges"]
+    ] == [(anonymous_id, user_id, "identify", False)]
     assert merged["merges"][0]["distinct_ids"] == ["a-1"]
     assert merged["first_seen"] == "2024-05-01T09:00:00Z"
 
@@ -227,7 +232,13 @@ def test_traits_in_one_batch_keep_latest(api):
 def test_traits_merge_by_event_time(api, anonymous_at, expected):
     api.send([identify("u-1", traits={"plan": "pro", "seats": 2}, at=T2)])
     api.send(
-        [identify(anonymous_id="a-1", traits={"plan": "team", "ref": "ad"}, at=anonymous_at)]
+        [
+            identify(
+                anonymous_id="a-1",
+                traits={"plan": "team", "ref": "ad"},
+                at=anonymous_at,
+            )
+        ]
     )
 
     api.send([identify("u-1", anonymous_id="a-1", at=T0)])
@@ -258,7 +269,9 @@ def test_plain_trait_replaces_set_once(api):
 
 def test_set_once_merges_keep_earliest(api):
     api.send([identify("u-1", traits={"$set_once": {"source": "seo"}}, at=T2)])
-    api.send([identify(anonymous_id="a-1", traits={"$set_once": {"source": "ads"}}, at=T1)])
+    api.send(
+        [identify(anonymous_id="a-1", traits={"$set_once": {"source": "ads"}}, at=T1)]
+    )
 
     api.send([identify("u-1", anonymous_id="a-1", at=T3)])
 
@@ -298,7 +311,10 @@ def test_placeholder_user_id_links_nothing(api, placeholder):
 
     assert answer["accepted"] == 3
     warnings = [(w["index"], w["code"], w["field"]) for w in answer["warnings"]]
-    assert warnings == [(1, "placeholder_id", "userId"), (2, "placeholder_id", "anonymousId")]
+    assert warnings == [
+        (1, "placeholder_id", "userId"),
+        (2, "placeholder_id", "anonymousId"),
+    ]
     assert person(api, "a-2")["distinct_ids"] == ["a-2"]
     assert person(api, "u-2")["distinct_ids"] == ["u-2"]
     assert person(api, "u-2")["merges"] == []
