@@ -167,7 +167,7 @@ def cohort_values(
     if measure["type"] == "activation":
         within = dt.timedelta(seconds=duration_seconds(measure["within"]))
         for index, value in values.items():
-            value["window_closed"] = context.as_of >= ranges[index].end + within
+            value["window_closed"] = ranges[index].closed_after(within, context.as_of)
     return values
 
 

@@ -135,7 +135,7 @@ def funnel_values(
     for index, counts in enumerate(totals):
         shaped = _shape(measure, counts)
         # A cohort is final only once the window of its last entrant closed.
-        shaped["window_closed"] = context.as_of >= ranges[index].end + window
+        shaped["window_closed"] = ranges[index].closed_after(window, context.as_of)
         values[index] = shaped
     return values
 

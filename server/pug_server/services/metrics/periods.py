@@ -47,14 +47,23 @@ class Range:
         """The end as a naive UTC datetime."""
         return self.end.astimezone(UTC).replace(tzinfo=None)
 
+    # Arithmetic and comparisons go through UTC: Python subtracts and
+    # compares two datetimes of the same zone on their wall clocks, which
+    # is wrong across a DST change.
+
     def complete(self, as_of: dt.datetime) -> bool:
         """Tell whether the range has fully elapsed at *as_of*."""
-        return as_of >= self.end
+        return as_of.astimezone(UTC) >= self.end.astimezone(UTC)
+
+    def closed_after(self, delay: dt.timedelta, as_of: dt.datetime) -> bool:
+        """Tell whether *delay* has passed since the range ended, at *as_of*."""
+        return as_of.astimezone(UTC) >= self.end.astimezone(UTC) + delay
 
     def coverage(self, as_of: dt.datetime) -> float:
         """Return the elapsed fraction of the range at *as_of*, from 0 to 1."""
-        total = (self.end - self.start).total_seconds()
-        elapsed = (as_of - self.start).total_seconds()
+        start = self.start.astimezone(UTC)
+        total = (self.end.astimezone(UTC) - start).total_seconds()
+        elapsed = (as_of.astimezone(UTC) - start).total_seconds()
         if total <= 0:
             return 1.0
         return round(min(max(elapsed / total, 0.0), 1.0), 4)
@@ -134,7 +143,9 @@ class Calendar:
         elapsed = local_now - current.start.replace(tzinfo=None)
         cut = previous.start.replace(tzinfo=None) + max(elapsed, dt.timedelta(0))
         end = cut.replace(tzinfo=self.zone).astimezone(UTC).astimezone(self.zone)
-        return replace(previous, end=min(end, previous.end))
+        if end.astimezone(UTC) >= previous.end.astimezone(UTC):
+            return previous
+        return replace(previous, end=end)
 
 
 @dataclass(frozen=True)
