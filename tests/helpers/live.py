@@ -134,7 +134,9 @@ def start_server(
         try:
             if requests.get(server.url + ready_path, timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        # A worker busy with its first request on a loaded machine answers
+        # after the one-second timeout; keep polling until the deadline.
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.1)
     server.stop()
