@@ -7,7 +7,10 @@
 
 (function () {
   const KEY_STORAGE = "pug.readKey";
+  // Query parameters with a control on the page; the URL may also carry the
+  // tile parameters below, which the page passes on to the API unchanged.
   const VIEW_PARAMS = ["period", "compare", "timezone", "segment_by", "at"];
+  const PASSED_PARAMS = ["periods", "week_start", "segment_limit"];
   const PERIOD_NAMES = {
     day: ["day", "days"],
     week: ["week", "weeks"],
@@ -286,7 +289,7 @@
   function viewParams() {
     const search = new URLSearchParams(window.location.search);
     const params = {};
-    for (const name of VIEW_PARAMS) {
+    for (const name of VIEW_PARAMS.concat(PASSED_PARAMS)) {
       const value = (search.get(name) || "").trim();
       if (value) params[name] = value;
     }
@@ -309,6 +312,10 @@
     }
     // "previous" is the API's default; leaving it out keeps shared URLs short.
     if (params.compare === "previous") delete params.compare;
+    const current = viewParams();
+    for (const name of PASSED_PARAMS) {
+      if (current[name]) params[name] = current[name];
+    }
     return params;
   }
 
@@ -466,7 +473,8 @@
     let relative;
     if (rate) relative = "";
     else if (change.relative === null || change.relative === undefined || previousValue === 0) {
-      relative = previousValue === 0 ? "no comparison: previous value is 0" : "no comparison";
+      const previousZero = previousValue === 0 || change.relative_reason === "previous_zero";
+      relative = previousZero ? "no comparison: previous value is 0" : "no comparison";
     } else relative = "(" + signedPercentFormat.format(change.relative) + ")";
     return { kind, arrow, absolute, relative };
   }
