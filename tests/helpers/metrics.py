@@ -132,3 +132,9 @@ class Store:
                 group_type=group_type,
                 timestamp=timestamp,
             )
+
+    def project_timezone(self, timezone: str) -> None:
+        from pug_server.models import Project
+
+        with self._bound(), self.database.connection_context():
+            Project.update(timezone=timezone).where(Project.id == self.project_id).execute()
