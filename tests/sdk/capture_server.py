@@ -40,6 +40,7 @@ class CapturedRequest:
     payload: Any
     received_at: float
     status: int
+    client_port: int
 
     @property
     def batch(self) -> list[dict[str, Any]]:
@@ -204,6 +205,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 payload=payload,
                 received_at=time.monotonic(),
                 status=response.status,
+                client_port=self.client_address[1],
             )
         )
         if response.delay:
