@@ -127,15 +127,17 @@ def simple_segments(
         name = NONE if segment is None else segment
         table.setdefault(name, {})[index] = value
     kept = rank_segments(table, context.segment_limit)
-    if len(kept) < len([name for name in table if name != NONE]):
+    rest = len(table) - len(kept) - (NONE in table)
+    ordered = {name: table[name] for name in [*kept, NONE] if name in table}
+    if rest:
         placeholders = ", ".join("?" for _ in kept) or "NULL"
         other_rows = run(
             head + f"SELECT b.idx, {AGGREGATES[kind]} {join} WHERE evf.seg IS NOT NULL "
             f"AND evf.seg NOT IN ({placeholders}) GROUP BY b.idx",
             buckets.params + events.params + kept,
         )
-        table = {name: table[name] for name in [*kept, NONE] if name in table}
-        table[OTHER] = dict(other_rows)
+        ordered[OTHER] = dict(other_rows)
+    table = ordered
     return {
         name: {index: _number(values.get(index), kind) for index in range(len(ranges))}
         for name, values in table.items()
