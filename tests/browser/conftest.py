@@ -43,7 +43,9 @@ class Browser:
 
     def run(self, scenario: str, **config: Any) -> dict[str, Any]:
         """Run one scenario and return its ``result`` and ``observed`` JSON."""
-        payload = json.dumps({"scenario": scenario, "chromium": self.chromium, **config})
+        payload = json.dumps(
+            {"scenario": scenario, "chromium": self.chromium, **config}
+        )
         completed = subprocess.run(
             [self.node, "run.js", payload],
             cwd=NODE_DIR,
@@ -76,7 +78,9 @@ def browser() -> Browser:
             timeout=NPM_INSTALL_TIMEOUT_SECONDS,
         )
         if completed.returncode != 0:
-            _unavailable(f"playwright-core from npm (npm install failed: {completed.stderr})")
+            _unavailable(
+                f"playwright-core from npm (npm install failed: {completed.stderr})"
+            )
     return Browser(node=node, chromium=chromium)
 
 

@@ -65,7 +65,9 @@ def _track(user: str, event: str, timestamp: str, **extra) -> dict:
 
 
 def _edit(user: str, team: str, words: int, timestamp: str, source: str | None) -> dict:
-    properties = {"words": words} if source is None else {"words": words, "source": source}
+    properties = (
+        {"words": words} if source is None else {"words": words, "source": source}
+    )
     return _track(
         user,
         "Document Edited",
@@ -138,7 +140,12 @@ def seeded(page_server):
     assert response.status_code == 201, response.text
     # Group traits segment only measures of a group type, so the teams
     # dashboard holds the North Star alone.
-    teams = {"key": "teams", "name": "Teams", "north_star": "weekly_active_teams", "inputs": []}
+    teams = {
+        "key": "teams",
+        "name": "Teams",
+        "north_star": "weekly_active_teams",
+        "inputs": [],
+    }
     response = api.post("/v1/dashboards", teams)
     assert response.status_code == 201, response.text
     yield api
@@ -146,7 +153,12 @@ def seeded(page_server):
 
 
 def _config(api: Api, path: str, **extra) -> dict:
-    return {"baseUrl": api.server.url, "readKey": api.project.read_key, "path": path, **extra}
+    return {
+        "baseUrl": api.server.url,
+        "readKey": api.project.read_key,
+        "path": path,
+        **extra,
+    }
 
 
 def _api_dashboard(api: Api, key: str = DASHBOARD, **params) -> dict:
@@ -177,13 +189,17 @@ def _change_texts(change: dict, previous: float | None, rate: bool) -> dict:
     if absolute is None:
         return {"change-absolute": "no comparison"}
     if rate:
-        return {"change-absolute": _signed(f"{abs(absolute) * 100:.1f}", absolute) + " pts"}
+        return {
+            "change-absolute": _signed(f"{abs(absolute) * 100:.1f}", absolute) + " pts"
+        }
     texts = {"change-absolute": _signed(_count_text(abs(absolute)), absolute)}
     relative = change["relative"]
     if relative is None or previous == 0:
         texts["change-relative"] = "no comparison: previous value is 0"
     else:
-        texts["change-relative"] = "(" + _signed(f"{abs(relative) * 100:.1f}%", relative) + ")"
+        texts["change-relative"] = (
+            "(" + _signed(f"{abs(relative) * 100:.1f}%", relative) + ")"
+        )
     return texts
 
 
@@ -200,10 +216,14 @@ def _expected_fields(tile: dict) -> dict:
 
 def _assert_tiles_match(page_tiles: list[dict], dashboard: dict) -> None:
     api_tiles = [dashboard["north_star"], *dashboard["inputs"]]
-    assert [tile["metric"] for tile in page_tiles] == [tile["metric"] for tile in api_tiles]
-    for page_tile, api_tile in zip(page_tiles, api_tiles):
+    assert [tile["metric"] for tile in page_tiles] == [
+        tile["metric"] for tile in api_tiles
+    ]
+    for page_tile, api_tile in zip(page_tiles, api_tiles, strict=True):
         rate = api_tile["unit"] == "rate"
-        shown = {key: page_tile["fields"].get(key) for key in _expected_fields(api_tile)}
+        shown = {
+            key: page_tile["fields"].get(key) for key in _expected_fields(api_tile)
+        }
         assert shown == _expected_fields(api_tile), page_tile["metric"]
         assert [point["value"] for point in page_tile["series"]] == [
             _value_text(point["value"], rate) for point in api_tile["series"]
@@ -211,7 +231,9 @@ def _assert_tiles_match(page_tiles: list[dict], dashboard: dict) -> None:
         assert [row["segment"] for row in page_tile["segments"]] == [
             row["segment"] for row in api_tile["segments"]
         ], page_tile["metric"]
-        for page_row, api_row in zip(page_tile["segments"], api_tile["segments"]):
+        for page_row, api_row in zip(
+            page_tile["segments"], api_tile["segments"], strict=True
+        ):
             assert page_row["current"] == _value_text(api_row["current"], rate)
 
 
@@ -313,7 +335,9 @@ def test_page_controls_update_url_and_tiles(browser, seeded):
     assert result["segmented"]["search"] == (
         f"?period=day&segment_by=properties.source&at={AT}"
     )
-    segmented = _api_dashboard(seeded, period="day", at=AT, segment_by="properties.source")
+    segmented = _api_dashboard(
+        seeded, period="day", at=AT, segment_by="properties.source"
+    )
     _assert_tiles_match(result["segmented"]["tiles"], segmented)
     assert result["back"]["controls"]["segment_by"] == ""
     assert result["back"]["tiles"][0]["segments"] == []
@@ -321,7 +345,9 @@ def test_page_controls_update_url_and_tiles(browser, seeded):
 
 
 def test_page_segments_include_none_and_other(browser, seeded):
-    path = f"/dashboards/{DASHBOARD}?at={AT}&segment_by=properties.source&segment_limit=1"
+    path = (
+        f"/dashboards/{DASHBOARD}?at={AT}&segment_by=properties.source&segment_limit=1"
+    )
     run = browser.run("dashboard", **_config(seeded, path))
     tile = run["result"]["after"]["tiles"][0]
     api_tile = _api_dashboard(
@@ -337,7 +363,10 @@ def test_page_segments_include_none_and_other(browser, seeded):
 
 
 def test_page_segments_by_group_trait(browser, seeded):
-    run = browser.run("dashboard", **_config(seeded, f"/dashboards/teams?at={AT}&segment_by=group.plan"))
+    run = browser.run(
+        "dashboard",
+        **_config(seeded, f"/dashboards/teams?at={AT}&segment_by=group.plan"),
+    )
     tile = run["result"]["after"]["tiles"][0]
     rows = {row["segment"]: row for row in tile["segments"]}
     assert rows["pro"]["current"] == "1"
@@ -363,10 +392,14 @@ def test_page_shows_dates_in_chosen_zone(browser, seeded):
 
 
 def test_page_compare_none_says_so(browser, seeded):
-    run = browser.run("dashboard", **_config(seeded, f"/dashboards/{DASHBOARD}?at={AT}&compare=none"))
+    run = browser.run(
+        "dashboard", **_config(seeded, f"/dashboards/{DASHBOARD}?at={AT}&compare=none")
+    )
     after = run["result"]["after"]
     assert after["controls"]["compare"] == "none"
-    assert {tile["fields"]["change-absolute"] for tile in after["tiles"]} == {"no comparison"}
+    assert {tile["fields"]["change-absolute"] for tile in after["tiles"]} == {
+        "no comparison"
+    }
     assert all("previous" not in tile["fields"] for tile in after["tiles"])
 
 
@@ -389,7 +422,9 @@ def test_page_rejects_wrong_key(browser, seeded):
 
 
 def test_page_reports_unreachable_server(browser, seeded):
-    run = browser.run("unreachable", **_config(seeded, f"/dashboards/{DASHBOARD}?at={AT}"))
+    run = browser.run(
+        "unreachable", **_config(seeded, f"/dashboards/{DASHBOARD}?at={AT}")
+    )
     result = run["result"]
     assert result["failed"]["state"] == "error"
     assert result["failed"]["status"].startswith("Server unreachable")
@@ -438,7 +473,9 @@ def test_page_fits_phone_width(browser, seeded, artifacts_dir):
         screenshot=str(artifacts_dir / "dashboard-phone.png"),
     )
     after = run["result"]["after"]
-    assert {tile["box"]["x"] for tile in after["tiles"]} == {after["tiles"][0]["box"]["x"]}
+    assert {tile["box"]["x"] for tile in after["tiles"]} == {
+        after["tiles"][0]["box"]["x"]
+    }
     assert after["scrollWidth"] <= after["innerWidth"]
 
 

@@ -558,7 +558,11 @@
           el("span", { class: "visually-hidden", text: change.kind === "none" ? "" : change.kind + " " }),
           el("span", { "data-field": "change-absolute", text: change.absolute }),
           change.relative
-            ? el("span", { "data-field": "change-relative", text: " " + change.relative })
+            ? el("span", {
+                class: change.relative.startsWith("(") ? null : "change-note",
+                "data-field": "change-relative",
+                text: " " + change.relative,
+              })
             : null,
         ),
         el(
@@ -719,7 +723,11 @@
                 change.arrow ? el("span", { "aria-hidden": "true", text: change.arrow + " " }) : null,
                 el("span", { "data-field": "change-absolute", text: change.absolute }),
                 change.relative
-                  ? el("span", { "data-field": "change-relative", text: " " + change.relative })
+                  ? el("span", {
+                class: change.relative.startsWith("(") ? null : "change-note",
+                "data-field": "change-relative",
+                text: " " + change.relative,
+              })
                   : null,
               ),
             );
