@@ -591,6 +591,11 @@ def print_dashboard(dashboard: dict[str, Any], weeks: int) -> None:
             f"{relative:>9}  {trend}"
         )
     print("\n* North Star")
+    print(
+        "activation_rate counts documents created within 7 days of signing up; "
+        "people who\nsigned up late in the last week had less time, because the "
+        "simulation ends with it."
+    )
 
 
 def print_segments(tile: dict[str, Any]) -> None:
