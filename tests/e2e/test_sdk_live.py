@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,37 @@ def test_sdk_metric_counts_merged_person(api, sdk):
 
     assert response.status_code == 200, response.text
     assert response.json()["current"]["value"] == 1
+
+
+def _load_flask_example():
+    path = Path(__file__).resolve().parents[2] / "examples" / "flask_app.py"
+    spec = importlib.util.spec_from_file_location("flask_app_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flask_example_sends_events(api, sdk):
+    app = _load_flask_example().create_app(analytics=sdk)
+    browser = app.test_client()
+    prefix = uuid.uuid4().hex[:8]
+    user = f"{prefix}-ada"
+    team = f"{prefix}-team"
+
+    assert browser.get("/").status_code == 200
+    assert browser.post("/login", data={"user": user, "team": team}).status_code == 200
+    edit = browser.post("/documents/7/edit", data={"words": "120"})
+    assert edit.status_code == 200
+    assert browser.post("/documents/7/edit", data={"words": "many"}).status_code == 400
+    assert sdk.flush(timeout=FLUSH_TIMEOUT_SECONDS) is True
+
+    names = sorted(
+        event.get("event") or event["type"]
+        for event in api.get("/v1/events", limit=50).json()["events"]
+    )
+    assert names == ["Document Edited", "Logged In", "Page Viewed", "group", "identify"]
+    edited = api.get("/v1/events", event="Document Edited").json()["events"][0]
+    assert edited["groups"] == {"team": team}
+    assert edited["properties"] == {"document_id": "7", "words": 120}
+    person = api.get(f"/v1/persons/{user}").json()
+    assert len(person["distinct_ids"]) == 2
