@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard page tests: Chromium, node and a seeded server.
+"""Fixtures for the dashboard page tests: Chromium, node and a live server.
 
 The page is driven by ``node/run.js`` (playwright-core on the system's
 Chromium). Without chromium or node the tests skip, except under CI (``CI``

@@ -139,7 +139,7 @@ def seeded(page_server):
     response = api.post("/v1/dashboards", dashboard)
     assert response.status_code == 201, response.text
     # Group traits segment only measures of a group type, so the teams
-    # dashboard holds the North Star alone.
+    # dashboard has the North Star alone.
     teams = {
         "key": "teams",
         "name": "Teams",
@@ -180,7 +180,12 @@ def _value_text(value: float | None, rate: bool) -> str:
 
 
 def _signed(text: str, amount: float) -> str:
-    return text if amount == 0 else ("+" if amount > 0 else "-") + text
+    """Prefix *text* with the sign of *amount*, as Intl's ``exceptZero`` does."""
+    if amount > 0:
+        return "+" + text
+    if amount < 0:
+        return "-" + text
+    return text
 
 
 def _change_texts(change: dict, previous: float | None, rate: bool) -> dict:

@@ -54,7 +54,7 @@ def dashboard_page(key: str) -> str:
     """Serve the page that shows one dashboard's tiles.
 
     The key is read by the script from the URL, so the HTML stays the same
-    for every dashboard and holds nothing a visitor without the read key
-    could learn from.
+    for every dashboard and contains nothing that a visitor without the read
+    key could learn from.
     """
     return render_template("dashboard.html", view="dashboard")

@@ -7,8 +7,8 @@
 
 (function () {
   const KEY_STORAGE = "pug.readKey";
-  // Query parameters with a control on the page; the URL may also carry the
-  // tile parameters below, which the page passes on to the API unchanged.
+  // Query parameters that have a control on the page. The URL may also carry
+  // the tile parameters in PASSED_PARAMS, which go to the API unchanged.
   const VIEW_PARAMS = ["period", "compare", "timezone", "segment_by", "at"];
   const PASSED_PARAMS = ["periods", "week_start", "segment_limit"];
   const PERIOD_NAMES = {
@@ -23,7 +23,7 @@
   const root = body.dataset.root || "";
   const $ = (id) => document.getElementById(id);
 
-  // Each load takes a ticket; an answer that arrives after a newer load
+  // Each load takes a ticket. A response that arrives after a newer load
   // started is dropped, so fast control changes never show stale tiles.
   let loadTicket = 0;
   let metricNames = null;
@@ -138,7 +138,7 @@
         credentials: "omit",
       });
     } catch (error) {
-      throw new ApiError(0, "unreachable", "the server did not answer");
+      throw new ApiError(0, "unreachable", "the server did not respond");
     }
     let payload = null;
     try {
@@ -227,7 +227,7 @@
       return;
     }
     if (!(error instanceof ApiError)) {
-      // A bug in this page, not an API answer: keep the details in the console.
+      // A bug in this page, not an API error: keep the details in the console.
       console.error(error);
       setStatus("The page failed to show this view: " + error.message, { kind: "error", retry: true });
       return;
@@ -336,6 +336,7 @@
     paramsToControls(params);
     show($("dashboard-view"), true);
     show($("controls-error"), false);
+
     const tiles = $("tiles");
     tiles.setAttribute("aria-busy", "true");
     setStatus("Loading dashboard…", { kind: "loading" });
@@ -362,7 +363,7 @@
         return;
       }
       if (error.status === 400 || error.status === 422) {
-        // A view setting the API rejected: say which, keep the controls.
+        // The API rejected a view setting: show its message, keep the controls.
         setStatus("");
         setState("error");
         const message = $("controls-error");
@@ -372,6 +373,7 @@
       }
       throw error;
     }
+
     if (ticket !== loadTicket) return;
     $("dashboard-name").textContent = dashboard.name || dashboard.key;
     document.title = (dashboard.name || dashboard.key) + " · Pug";
@@ -721,6 +723,7 @@
                 "td",
                 { class: "change-" + change.kind, "data-field": "change" },
                 change.arrow ? el("span", { "aria-hidden": "true", text: change.arrow + " " }) : null,
+                change.arrow ? el("span", { class: "visually-hidden", text: change.kind + " " }) : null,
                 el("span", { "data-field": "change-absolute", text: change.absolute }),
                 change.relative
                   ? el("span", {

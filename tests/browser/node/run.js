@@ -196,7 +196,7 @@ const scenarios = {
     return { rejected, writeKey, accepted };
   },
 
-  // Requests to the API fail at the network level: the page says so.
+  // Requests to the API fail at the network level, and the page reports it.
   async unreachable(context, config) {
     const page = await context.newPage();
     watch(page, config);
