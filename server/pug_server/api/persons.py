@@ -75,7 +75,7 @@ group_schema = GroupSchema()
 def get_person(distinct_id: str):
     """Return the person that owns a ``userId`` or ``anonymousId``.
 
-    The answer lists the person's ids, traits, groups (each with the time it
+    The response lists the person's ids, traits, groups (each with the time it
     first joined), the first and last event time over all its ids, and the
     merges that formed it, refused ones included. 404 when no person of the
     project has the id.

@@ -71,7 +71,8 @@ def distinct_ids_of(person_ids: list[int]) -> dict[int, list[str]]:
 
 def _traits(model, condition) -> dict[str, Any]:
     return {
-        row.key: row.value for row in model.select().where(condition).order_by(model.key)
+        row.key: row.value
+        for row in model.select().where(condition).order_by(model.key)
     }
 
 
@@ -138,7 +139,9 @@ def _merges(project_id: int, person_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def group_profile(project_id: int, group_type: str, group_key: str) -> dict[str, Any] | None:
+def group_profile(
+    project_id: int, group_type: str, group_key: str
+) -> dict[str, Any] | None:
     """Return a group with its traits and members, or ``None`` when unknown.
 
     ``first_seen`` and ``last_seen`` span the events that name the group
