@@ -278,6 +278,13 @@ def load_simple_measure(value: Any) -> dict[str, Any]:
     return _measure_type(value, SIMPLE_TYPES)().load(value)
 
 
+MEASURE_DESCRIPTION = (
+    "an object with a type ("
+    + ", ".join(MEASURE_TYPES)
+    + ") and the fields of that type; see docs/metrics.md"
+)
+
+
 class MeasureField(fields.Field):
     """A measure object, validated by the schema of its ``type``."""
 
@@ -317,7 +324,11 @@ class MetricSchema(Schema):
             PERIODS, error="invalid period {input!r}: use one of {choices}"
         ),
     )
-    measure = MeasureField(required=True, error_messages=_required("a measure object"))
+    measure = MeasureField(
+        required=True,
+        error_messages=_required("a measure object"),
+        metadata={"description": MEASURE_DESCRIPTION},
+    )
 
 
 class DashboardSchema(Schema):
@@ -398,7 +409,11 @@ class TileQuerySchema(Schema):
 class QuerySchema(TileQuerySchema):
     """``POST /v1/query``: an ad-hoc measure with the tile parameters."""
 
-    measure = MeasureField(required=True, error_messages=_required("a measure object"))
+    measure = MeasureField(
+        required=True,
+        error_messages=_required("a measure object"),
+        metadata={"description": MEASURE_DESCRIPTION},
+    )
 
 
 def first_error(messages: Any, prefix: str = "") -> str:
@@ -410,3 +425,90 @@ def first_error(messages: Any, prefix: str = "") -> str:
     if isinstance(messages, list) and messages:
         return first_error(messages[0], prefix)
     return f"{prefix}: {messages}" if prefix else str(messages)
+
+
+class ChangeSchema(Schema):
+    """The change from the comparison period to the current one."""
+
+    absolute = fields.Float(
+        allow_none=True, metadata={"description": "current - previous"}
+    )
+    relative = fields.Float(
+        allow_none=True,
+        metadata={"description": "absolute / |previous|; null for rates"},
+    )
+    relative_reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "why relative is null: previous_zero, points or no_value"
+        },
+    )
+
+
+class StepSchema(Schema):
+    """One funnel step of a period."""
+
+    event = fields.String()
+    count = fields.Integer()
+    rate = fields.Float(allow_none=True, metadata={"description": "count / entered"})
+
+
+class PeriodSchema(Schema):
+    """One period of a tile: a half-open range ``[start, end)`` with its value."""
+
+    start = fields.String(metadata={"description": "ISO 8601 instant with its offset"})
+    end = fields.String(metadata={"description": "ISO 8601 instant with its offset"})
+    value = fields.Float(allow_none=True)
+    complete = fields.Boolean()
+    coverage = fields.Float(
+        metadata={"description": "elapsed fraction at as_of, 0 to 1"}
+    )
+    numerator = fields.Float(
+        metadata={"description": "ratio, activation, retention, churn"}
+    )
+    denominator = fields.Float(
+        metadata={"description": "ratio, activation, retention, churn"}
+    )
+    steps = fields.List(fields.Nested(StepSchema), metadata={"description": "funnels"})
+    window_closed = fields.Boolean(metadata={"description": "funnels and activation"})
+
+
+class SegmentRowSchema(Schema):
+    """One segment value with its current and previous values."""
+
+    segment = fields.String(metadata={"description": "the value, (none) or (other)"})
+    current = fields.Float(allow_none=True)
+    previous = fields.Float(allow_none=True)
+    change = fields.Nested(ChangeSchema)
+    current_detail = fields.Dict(
+        metadata={"description": "numerator and denominator, or funnel steps"}
+    )
+
+
+class TileSchema(Schema):
+    """A KPI tile."""
+
+    metric = fields.String(allow_none=True)
+    unit = fields.String(
+        metadata={"description": "events, persons, group:<type>, rate, ..."}
+    )
+    period = fields.String()
+    timezone = fields.String()
+    week_start = fields.String()
+    as_of = fields.String()
+    current = fields.Nested(PeriodSchema)
+    previous = fields.Nested(PeriodSchema, allow_none=True)
+    change = fields.Nested(ChangeSchema)
+    series = fields.List(
+        fields.Nested(PeriodSchema), metadata={"description": "oldest first"}
+    )
+    segments = fields.List(fields.Nested(SegmentRowSchema))
+
+
+class DashboardTilesSchema(Schema):
+    """A dashboard with every tile computed."""
+
+    key = fields.String()
+    name = fields.String()
+    north_star = fields.Nested(TileSchema)
+    inputs = fields.List(fields.Nested(TileSchema))
