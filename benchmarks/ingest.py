@@ -1,0 +1,177 @@
+"""Ingestion throughput: HTTP through gunicorn beside the raw storage path.
+
+Usage::
+
+    python benchmarks/ingest.py [--batches 200] [--threads 4] [--backends sqlite,postgresql]
+
+The end-to-end figure posts pre-built ``/v1/batch`` bodies of 100 track
+messages from several client threads (one ``requests.Session`` each) to a
+``pug-server serve`` with 2 gunicorn workers on 127.0.0.1. The raw figure,
+measured in the same run, is the floor any server pays: ``json.loads`` of
+the same bodies and ``sqlite3`` ``executemany`` of the same rows into a
+table of the same columns, one transaction per batch, in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.live import (  # noqa: E402
+    create_postgres_database,
+    create_project,
+    drop_postgres_database,
+    postgres_problem,
+    start_server,
+)
+
+BATCH_SIZE = 100
+COLUMNS = (
+    "project_id", "message_id", "type", "event", "name", "user_id", "anonymous_id",
+    "distinct_id", "previous_id", "group_id", "group_type", "timestamp",
+    "original_timestamp", "sent_at", "received_at", "clamped", "properties",
+    "traits", "context", "integrations", "groups",
+)
+
+
+def build_bodies(batches: int, run: str) -> list[bytes]:
+    """Return *batches* JSON bodies of 100 track messages with unique ids."""
+    sent_at = dt.datetime.now(dt.timezone.utc).isoformat()
+    bodies = []
+    for b in range(batches):
+        messages = [
+            {
+                "type": "track",
+                "messageId": f"{run}-{b}-{i}",
+                "userId": f"user-{(b * BATCH_SIZE + i) % 500}",
+                "event": "Document Edited",
+                "timestamp": sent_at,
+                "properties": {"words": i, "doc": f"d-{i % 40}", "plan": "pro"},
+                "context": {"library": {"name": "bench", "version": "1.0"},
+                            "groups": {"team": f"t-{i % 25}"}},
+            }
+            for i in range(BATCH_SIZE)
+        ]
+        bodies.append(json.dumps({"batch": messages, "sentAt": sent_at}).encode())
+    return bodies
+
+
+def measure_raw(bodies: list[bytes], folder: Path) -> float:
+    """Return events per second of json.loads plus sqlite3 executemany."""
+    connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=wal")
+    connection.execute("PRAGMA synchronous=normal")
+    connection.execute(
+        "CREATE TABLE event (id INTEGER PRIMARY KEY, "
+        + ", ".join(COLUMNS)
+        + ", UNIQUE (project_id, message_id))"
+    )
+    insert = (
+        f"INSERT INTO event ({', '.join(COLUMNS)}) VALUES "
+        f"({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
+    )
+    start = time.perf_counter()
+    for body in bodies:
+        payload = json.loads(body)
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        rows = [
+            (
+                1, m["messageId"], m["type"], m["event"], None, m["userId"], None,
+                m["userId"], None, None, None, m["timestamp"], m["timestamp"],
+                payload["sentAt"], now, 0, json.dumps(m["properties"]), None,
+                json.dumps(m["context"]), None, json.dumps(m["context"]["groups"]),
+            )
+            for m in payload["batch"]
+        ]
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(insert, rows)
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return len(bodies) * BATCH_SIZE / elapsed
+
+
+def measure_http(url: str, write_key: str, bodies: list[bytes], threads: int) -> float:
+    """Return events per second accepted over HTTP from *threads* clients."""
+    chunks = [bodies[i::threads] for i in range(threads)]
+    failures: list[str] = []
+
+    def send(chunk: list[bytes]) -> None:
+        with requests.Session() as session:
+            for body in chunk:
+                response = session.post(
+                    url + "/v1/batch",
+                    data=body,
+                    auth=(write_key, ""),
+                    headers={"Content-Type": "application/json"},
+                    timeout=60,
+                )
+                if response.status_code != 200 or response.json()["accepted"] != BATCH_SIZE:
+                    failures.append(response.text[:200])
+
+    workers = [threading.Thread(target=send, args=(chunk,)) for chunk in chunks]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=600)
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed, first: {failures[0]}")
+    return len(bodies) * BATCH_SIZE / elapsed
+
+
+def run_backend(backend: str, bodies: list[bytes], warmup: list[bytes], args, folder) -> float:
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'server.db'}"
+    else:
+        url = create_postgres_database()
+    server = start_server(url, backend, folder, workers=2)
+    try:
+        project = create_project(url)
+        measure_http(server.url, project.write_key, warmup, args.threads)
+        return measure_http(server.url, project.write_key, bodies, args.threads)
+    finally:
+        server.stop()
+        if backend == "postgresql":
+            drop_postgres_database(url)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=200, help="batches of 100 per run")
+    parser.add_argument("--threads", type=int, default=4, help="client threads")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    if not 1 <= args.batches <= 2000:
+        parser.error("--batches must be 1 to 2000")
+    backends = args.backends.split(",")
+    if "postgresql" in backends and postgres_problem():
+        print(f"skipping postgresql: {postgres_problem()}")
+        backends.remove("postgresql")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        bodies = build_bodies(args.batches, "run")
+        warmup = build_bodies(max(args.threads * 2, 8), "warm")
+        raw = measure_raw(bodies, folder)
+        print(f"raw json.loads + sqlite3 executemany: {raw:,.0f} events/s")
+        for backend in backends:
+            rate = run_backend(backend, bodies, warmup, args, folder)
+            print(f"http {backend}: {rate:,.0f} events/s = {rate / raw:.1%} of raw")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
