@@ -87,7 +87,7 @@ def ensure_schema() -> None:
     """Create the schema once per process.
 
     Every call until one succeeds tries again, so a process that started
-    while the database was down creates the schema once it answers.
+    while the database was down creates the schema once it is reachable.
 
     :raises peewee.OperationalError: when the database cannot be reached;
         the next call tries again.
@@ -144,7 +144,7 @@ def init_app(app) -> None:
     @app.before_request
     def _schema():
         # A server started while the database was down creates its schema
-        # here, once the database answers. Health checks skip this.
+        # here, once the database is reachable. Health checks skip this.
         if request.blueprint != "health":
             ensure_schema()
 
