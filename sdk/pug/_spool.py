@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 import uuid
 
@@ -23,6 +24,31 @@ logger = logging.getLogger(__name__)
 # its claim; claims are renewed before every attempt.
 CLAIM_LEASE_SECONDS = 120.0
 BUSY_TIMEOUT_MILLISECONDS = 5_000
+
+# Held around every SQLite call, and taken by the fork hooks below, so that
+# no thread is inside SQLite when the process forks: SQLite's own mutexes
+# would stay locked in the child and hang its first query.
+_sqlite_lock = threading.RLock()
+
+
+def _reset_lock_in_child() -> None:
+    global _sqlite_lock
+    _sqlite_lock = threading.RLock()
+
+
+def _acquire_before_fork() -> None:
+    _sqlite_lock.acquire()
+
+
+def _release_after_fork() -> None:
+    _sqlite_lock.release()
+
+
+os.register_at_fork(
+    before=_acquire_before_fork,
+    after_in_parent=_release_after_fork,
+    after_in_child=_reset_lock_in_child,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pug_spool (
@@ -49,24 +75,28 @@ class Spool:
         self._connection: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            connection = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MILLISECONDS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-            self._connection = connection
-            self._release_dead_claims(connection)
+        with _sqlite_lock:
+            if self._connection is None:
+                self._connection = self._open()
         return self._connection
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MILLISECONDS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+        self._release_dead_claims(connection)
+        return connection
 
     def append(self, bodies: list[str]) -> int:
         """Store ``bodies`` in one transaction; return the last row id."""
         connection = self._connect()
-        with _transaction(connection):
+        with _sqlite_lock, _transaction(connection):
             connection.executemany(
                 "INSERT INTO pug_spool (body) VALUES (?)", [(body,) for body in bodies]
             )
@@ -77,7 +107,7 @@ class Spool:
         """Claim the oldest free rows that fit one batch, oldest first."""
         connection = self._connect()
         stale_before = time.time() - CLAIM_LEASE_SECONDS
-        with _transaction(connection):
+        with _sqlite_lock, _transaction(connection):
             rows = connection.execute(
                 "SELECT id, body FROM pug_spool"
                 " WHERE claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?"
@@ -106,42 +136,42 @@ class Spool:
     def delete(self, row_ids: list[int]) -> None:
         """Remove rows that were delivered, rejected or dropped."""
         connection = self._connect()
-        with _transaction(connection):
+        with _sqlite_lock, _transaction(connection):
             connection.executemany(
                 "DELETE FROM pug_spool WHERE id = ?", [(row_id,) for row_id in row_ids]
             )
 
     def pending_through(self, last_id: int) -> int:
         """Count rows with an id up to ``last_id`` that are still waiting."""
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MILLISECONDS / 1000)
-        try:
-            row = connection.execute(
-                "SELECT COUNT(*) FROM pug_spool WHERE id <= ?", (last_id,)
-            ).fetchone()
-        except sqlite3.OperationalError:
-            # The consumer has not created the table yet, so nothing is spooled.
-            return 0
-        finally:
-            connection.close()
-        return int(row[0])
-
-    def count(self) -> int:
-        """Count every row in the spool, claimed or not."""
-        row = self._connect().execute("SELECT COUNT(*) FROM pug_spool").fetchone()
+        with _sqlite_lock:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MILLISECONDS / 1000
+            )
+            try:
+                row = connection.execute(
+                    "SELECT COUNT(*) FROM pug_spool WHERE id <= ?", (last_id,)
+                ).fetchone()
+            except sqlite3.OperationalError:
+                # The consumer has not created the table yet: nothing is spooled.
+                return 0
+            finally:
+                connection.close()
         return int(row[0])
 
     def close(self) -> None:
         """Close this process's connection; a new call opens another."""
-        if self._connection is not None and self._pid == os.getpid():
-            self._connection.close()
-        self._connection = None
+        with _sqlite_lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
 
     def _update(self, sql: str, value: float | None, row_ids: list[int]) -> None:
         connection = self._connect()
-        with _transaction(connection):
+        with _sqlite_lock, _transaction(connection):
             connection.executemany(sql, [(value, row_id) for row_id in row_ids])
 
     def _release_dead_claims(self, connection: sqlite3.Connection) -> None:
+        # Called by _open() with _sqlite_lock held.
         claims = connection.execute(
             "SELECT DISTINCT claimed_by FROM pug_spool WHERE claimed_by IS NOT NULL"
         ).fetchall()

@@ -140,7 +140,6 @@ class Client:
         if debug:
             enable_debug_logging()
         self._closed = False
-        self._drop_warning = RateLimitedWarning(logger, DROP_WARNING_INTERVAL_SECONDS)
         self._reset_process_state()
         _clients.add(self)
         if self._spool is not None and send and not sync_mode:
@@ -168,6 +167,7 @@ class Client:
             options.max_queue_size, options.flush_at, options.max_batch_bytes
         )
         self._stats = Stats()
+        self._drop_warning = RateLimitedWarning(logger, DROP_WARNING_INTERVAL_SECONDS)
         self._accepted_unqueued = 0
         self._consumer: Consumer | None = None
         self._sync_sender: BatchSender | None = None
