@@ -100,7 +100,10 @@ def make_sender(sdk: str, sink: str, events: int, gzip_mode: str) -> tuple[Any, 
         import pug
 
         client = pug.Client(
-            "bench-key", sink, max_queue_size=queue_size, flush_on_exit=False,
+            "bench-key",
+            sink,
+            max_queue_size=queue_size,
+            flush_on_exit=False,
             **gzip_option,
         )
         return client.track, lambda: client.flush(60)
@@ -136,7 +139,7 @@ def run_worker(sdk: str, sink: str, events: int, gzip_mode: str) -> dict[str, An
     process_start = time.process_time()
     thread_start = time.thread_time()
     wall_start = time.perf_counter()
-    for user_id, props in zip(user_ids, properties):
+    for user_id, props in zip(user_ids, properties, strict=True):
         send_one(user_id, "Document Edited", props)
     call_wall = time.perf_counter() - wall_start
     call_cpu = time.thread_time() - thread_start
@@ -164,9 +167,21 @@ def measure(sink: str, events: int, repeats: int, gzip_mode: str) -> dict[str, A
         # Interleaved, so drift of the machine affects each SDK alike.
         for sdk in SDKS:
             output = subprocess.run(
-                [sys.executable, __file__, "--worker", sdk, "--sink", sink,
-                 "--events", str(events), "--gzip", gzip_mode],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    sdk,
+                    "--sink",
+                    sink,
+                    "--events",
+                    str(events),
+                    "--gzip",
+                    gzip_mode,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             runs[sdk].append(json.loads(output.strip().splitlines()[-1]))
     return {sdk: _medians(results) for sdk, results in runs.items()}
@@ -202,10 +217,14 @@ def print_table(gzip_mode: str, figures: dict[str, Any], events: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help="track calls per run")
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="track calls per run"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="runs per SDK")
     parser.add_argument(
-        "--gzip", choices=("default", "on", "off", "all"), default="all",
+        "--gzip",
+        choices=("default", "on", "off", "all"),
+        default="all",
         help="gzip setting for every SDK; default keeps each SDK's own",
     )
     parser.add_argument("--json", action="store_true", help="print raw figures")
@@ -232,7 +251,9 @@ def main() -> None:
             time.sleep(0.01)
         sink = f"http://127.0.0.1:{port_file.read_text()}"
         modes = ("default", "on", "off") if args.gzip == "all" else (args.gzip,)
-        results = {mode: measure(sink, args.events, args.repeats, mode) for mode in modes}
+        results = {
+            mode: measure(sink, args.events, args.repeats, mode) for mode in modes
+        }
     finally:
         sink_process.terminate()
         sink_process.wait(5)

@@ -53,7 +53,9 @@ class Stats:
             }
 
 
-def call_on_error(options: ClientOptions, error: Exception, messages: list[Any]) -> None:
+def call_on_error(
+    options: ClientOptions, error: Exception, messages: list[Any]
+) -> None:
     """Call the user's ``on_error``, logging instead of raising what it raises."""
     if options.on_error is None:
         return
@@ -169,7 +171,9 @@ class Consumer(threading.Thread):
         except Exception as exc:
             logger.exception("sending batch failed: count=%d", len(batch))
             result = BatchResult()
-            result.drop("internal_error", DeliveryError(f"internal error: {exc!r}"), batch)
+            result.drop(
+                "internal_error", DeliveryError(f"internal error: {exc!r}"), batch
+            )
         self._finish(result)
         self._settle(settled_through, failed=sum(result.dropped.values()))
 
@@ -212,8 +216,10 @@ class Consumer(threading.Thread):
     def _move_to_spool(self, force: bool) -> None:
         assert self._spool is not None
         flush_due = self._flush_target > self._queue.taken_count
-        if not force and not flush_due and self._queue.seconds_until_due(
-            self._options.flush_interval, False
+        if (
+            not force
+            and not flush_due
+            and self._queue.seconds_until_due(self._options.flush_interval, False)
         ):
             return
         batch = self._queue.take_all()
@@ -234,7 +240,9 @@ class Consumer(threading.Thread):
             bodies = [body for _, body in rows]
             result = self._sender.send(bodies)
             kept = {id(body) for body in result.kept}
-            self._spool.delete([row_id for row_id, body in rows if id(body) not in kept])
+            self._spool.delete(
+                [row_id for row_id, body in rows if id(body) not in kept]
+            )
             self._spool.release([row_id for row_id, body in rows if id(body) in kept])
             self._finish(result)
             with self.settled:

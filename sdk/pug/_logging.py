@@ -41,7 +41,11 @@ class RateLimitedWarning:
         self._unlogged: dict[str, int] = {}
 
     def warn(self, reason: str, message: str, *args: object) -> None:
-        """Log ``message % args`` with the count of repeats of ``reason``."""
+        """Log ``message % (*args, count)`` unless ``reason`` was logged lately.
+
+        ``message`` ends with a ``%d`` placeholder for the number of times
+        ``reason`` occurred since its previous line, this one included.
+        """
         now = time.monotonic()
         with self._lock:
             count = self._unlogged.get(reason, 0) + 1
@@ -51,4 +55,4 @@ class RateLimitedWarning:
                 return
             self._last_logged[reason] = now
             self._unlogged[reason] = 0
-        self._logger.warning(message + " (count=%d)", *args, count)
+        self._logger.warning(message, *args, count)

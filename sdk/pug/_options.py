@@ -63,7 +63,9 @@ class ClientOptions:
         object.__setattr__(self, "host", self.host.rstrip("/"))
         for name in ("flush_at", "max_queue_size", "max_message_bytes"):
             _check_int(name, getattr(self, name), minimum=1)
-        _check_int("max_batch_bytes", self.max_batch_bytes, minimum=self.max_message_bytes)
+        _check_int(
+            "max_batch_bytes", self.max_batch_bytes, minimum=self.max_message_bytes
+        )
         _check_int("max_retries", self.max_retries, minimum=0)
         for name in ("flush_interval", "backoff_max"):
             _check_seconds(name, getattr(self, name), positive=True)

@@ -123,7 +123,9 @@ class Spool:
 
     def renew(self, row_ids: list[int]) -> None:
         """Extend the claim on rows that are about to be sent again."""
-        self._update("UPDATE pug_spool SET claimed_at = ? WHERE id = ?", time.time(), row_ids)
+        self._update(
+            "UPDATE pug_spool SET claimed_at = ? WHERE id = ?", time.time(), row_ids
+        )
 
     def release(self, row_ids: list[int]) -> None:
         """Give rows back, to be claimed again later."""
@@ -182,7 +184,9 @@ class Spool:
                     "UPDATE pug_spool SET claimed_by = NULL WHERE claimed_by = ?",
                     [(token,) for token in dead],
                 )
-            logger.debug("released spool claims of exited processes: count=%d", len(dead))
+            logger.debug(
+                "released spool claims of exited processes: count=%d", len(dead)
+            )
 
 
 class _transaction:

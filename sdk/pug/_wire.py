@@ -25,16 +25,22 @@ LIBRARY_NAME = "pug-python"
 LIBRARY = {"name": LIBRARY_NAME, "version": __version__}
 USER_AGENT = f"{LIBRARY_NAME}/{__version__}"
 # The context of every message that has no context of its own.
-_DEFAULT_CONTEXT_JSON = ',"context":{"library":%s}' % json.dumps(
-    LIBRARY, separators=(",", ":")
+_DEFAULT_CONTEXT_JSON = ',"context":' + json.dumps(
+    {"library": LIBRARY}, separators=(",", ":")
 )
 
 # The JSON framing around the pre-encoded messages of one batch.
 BATCH_PREFIX = '{"batch":['
-BATCH_SUFFIX_TEMPLATE = '],"sentAt":"%s"}'
+
+
+def batch_suffix(sent_at: str) -> str:
+    """Return the JSON that closes a batch after its messages."""
+    return f'],"sentAt":"{sent_at}"}}'
+
+
 # Bytes that the framing and one separating comma add to a batch, with room
 # for the sentAt value, used when a batch is closed by size.
-BATCH_OVERHEAD_BYTES = len(BATCH_PREFIX) + len(BATCH_SUFFIX_TEMPLATE % "") + 40
+BATCH_OVERHEAD_BYTES = len(BATCH_PREFIX) + len(batch_suffix("")) + 40
 
 _UTC = dt.timezone.utc
 _MAX_PATH_DEPTH = 100
@@ -51,13 +57,9 @@ def new_message_id() -> str:
     :class:`uuid.UUID` object, which is half the cost.
     """
     digits = os.urandom(16).hex()
-    return "%s-%s-4%s-%s%s-%s" % (
-        digits[:8],
-        digits[8:12],
-        digits[13:16],
-        _VARIANT_NIBBLE[digits[16]],
-        digits[17:20],
-        digits[20:],
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{_VARIANT_NIBBLE[digits[16]]}{digits[17:20]}-{digits[20:]}"
     )
 
 
@@ -78,10 +80,8 @@ def now_iso() -> str:
     cached_milliseconds, text = _last_timestamp
     if milliseconds != cached_milliseconds:
         second, millisecond = divmod(milliseconds, 1000)
-        text = "%s.%03dZ" % (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
-            millisecond,
-        )
+        second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        text = f"{second_text}.{millisecond:03d}Z"
         _last_timestamp = (milliseconds, text)
     return text
 
@@ -116,7 +116,10 @@ def _convert(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return _sorted_if_possible(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        return {
+            field.name: getattr(value, field.name)
+            for field in dataclasses.fields(value)
+        }
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(
@@ -136,6 +139,8 @@ def _sorted_if_possible(values: set[Any] | frozenset[Any]) -> list[Any]:
 _ENCODER = json.JSONEncoder(
     separators=(",", ":"), allow_nan=False, check_circular=False, default=_convert
 )
+
+
 # The C encoder that JSONEncoder.encode builds on every call, built once.
 # No circular-reference markers: a shared markers dict would be wrong across
 # threads, and a value that contains itself ends in RecursionError instead.
@@ -143,8 +148,15 @@ def _make_c_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     try:
         chunks = make(  # type: ignore[misc]
-            None, _convert, json.encoder.encode_basestring_ascii, None, ":", ",",
-            False, False, False,
+            None,
+            _convert,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            False,
         )
     except TypeError:
         # No C accelerator (make is None) or another signature: the
@@ -244,27 +256,27 @@ def encode_message(
     if anonymous_id is not None:
         ids += ',"anonymousId":' + encode_string(anonymous_id)
     if context:
-        context_json = ',"context":' + encode({**context, "library": LIBRARY}, "context")
+        context_json = ',"context":' + encode(
+            {**context, "library": LIBRARY}, "context"
+        )
     else:
         context_json = _DEFAULT_CONTEXT_JSON
     if integrations:
         context_json += ',"integrations":' + encode(integrations, "integrations")
-    return '{"type":"%s","messageId":%s,"timestamp":"%s"%s%s%s}' % (
-        kind,
-        encode_string(message_id) if message_id else '"%s"' % new_message_id(),
-        now_iso() if timestamp is None else format_datetime(timestamp),
-        ids,
-        fields,
-        context_json,
+    message_id_json = (
+        encode_string(message_id) if message_id else f'"{new_message_id()}"'
+    )
+    timestamp_text = now_iso() if timestamp is None else format_datetime(timestamp)
+    return (
+        f'{{"type":"{kind}","messageId":{message_id_json},'
+        f'"timestamp":"{timestamp_text}"{ids}{fields}{context_json}}}'
     )
 
 
 def track_fields(event: str, properties: Mapping[str, Any] | None) -> str:
     """Encode the fields of a track message."""
-    return ',"event":%s,"properties":%s' % (
-        encode_string(event),
-        encode(properties, "properties") if properties else "{}",
-    )
+    properties_json = encode(properties, "properties") if properties else "{}"
+    return f',"event":{encode_string(event)},"properties":{properties_json}'
 
 
 def identify_fields(
@@ -286,10 +298,9 @@ def group_fields(
     group_type_json = ""
     if group_type is not None:
         group_type_json = ',"groupType":' + encode_string(group_type)
-    return ',"groupId":%s%s,"traits":%s' % (
-        encode_string(group_id),
-        group_type_json,
-        encode(traits, "traits") if traits else "{}",
+    traits_json = encode(traits, "traits") if traits else "{}"
+    return (
+        f',"groupId":{encode_string(group_id)}{group_type_json},"traits":{traits_json}'
     )
 
 
@@ -307,8 +318,10 @@ def view_fields(
         parts += ',"category":' + encode_string(category)
     if name is not None:
         parts += ',"name":' + encode_string(name)
-    return parts + ',"properties":' + (
-        encode(properties, "properties") if properties else "{}"
+    return (
+        parts
+        + ',"properties":'
+        + (encode(properties, "properties") if properties else "{}")
     )
 
 
@@ -328,9 +341,6 @@ def track_context(
     return merged
 
 
-
 def batch_body(messages: list[str], sent_at: str) -> bytes:
     """Frame pre-encoded messages as a ``/v1/batch`` request body."""
-    return (
-        BATCH_PREFIX + ",".join(messages) + BATCH_SUFFIX_TEMPLATE % sent_at
-    ).encode("ascii")
+    return (BATCH_PREFIX + ",".join(messages) + batch_suffix(sent_at)).encode("ascii")

@@ -130,7 +130,9 @@ class Client:
             strict=strict,
             debug=debug,
             spool_path=(
-                os.fspath(spool_path) if isinstance(spool_path, os.PathLike) else spool_path
+                os.fspath(spool_path)
+                if isinstance(spool_path, os.PathLike)
+                else spool_path
             ),
             backoff_factor=backoff_factor,
             backoff_max=backoff_max,
@@ -233,8 +235,14 @@ class Client:
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("track", exc)
         return self._enqueue(
-            "track", user_id, anonymous_id, context, timestamp, message_id,
-            integrations, fields,
+            "track",
+            user_id,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
+            fields,
         )
 
     def identify(
@@ -265,8 +273,14 @@ class Client:
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("identify", exc)
         return self._enqueue(
-            "identify", user_id, anonymous_id, context, timestamp, message_id,
-            integrations, fields,
+            "identify",
+            user_id,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
+            fields,
         )
 
     def group(
@@ -301,8 +315,14 @@ class Client:
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("group", exc)
         return self._enqueue(
-            "group", user_id, anonymous_id, context, timestamp, message_id,
-            integrations, fields,
+            "group",
+            user_id,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
+            fields,
         )
 
     def alias(
@@ -331,8 +351,14 @@ class Client:
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("alias", exc)
         return self._enqueue(
-            "alias", user_id, None, context, timestamp, message_id,
-            integrations, fields,
+            "alias",
+            user_id,
+            None,
+            context,
+            timestamp,
+            message_id,
+            integrations,
+            fields,
         )
 
     def page(
@@ -356,8 +382,16 @@ class Client:
         :returns: as :meth:`track`, which documents the other arguments.
         """
         return self._view(
-            "page", user_id, category, name, properties, anonymous_id,
-            context, timestamp, message_id, integrations,
+            "page",
+            user_id,
+            category,
+            name,
+            properties,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
         )
 
     def screen(
@@ -378,8 +412,16 @@ class Client:
         Arguments and result as :meth:`page`.
         """
         return self._view(
-            "screen", user_id, category, name, properties, anonymous_id,
-            context, timestamp, message_id, integrations,
+            "screen",
+            user_id,
+            category,
+            name,
+            properties,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
         )
 
     def _view(
@@ -406,8 +448,14 @@ class Client:
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)
         return self._enqueue(
-            kind, user_id, anonymous_id, context, timestamp, message_id,
-            integrations, fields,
+            kind,
+            user_id,
+            anonymous_id,
+            context,
+            timestamp,
+            message_id,
+            integrations,
+            fields,
         )
 
     def _enqueue(
@@ -437,8 +485,14 @@ class Client:
                     f"got {type(timestamp).__name__}"
                 )
             encoded = _wire.encode_message(
-                kind, user, anonymous, fields, context, timestamp,
-                _optional_id("message_id", message_id), integrations,
+                kind,
+                user,
+                anonymous,
+                fields,
+                context,
+                timestamp,
+                _optional_id("message_id", message_id),
+                integrations,
             )
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)
@@ -489,7 +543,9 @@ class Client:
         if self.options.strict:
             raise error
         self._stats.drop("invalid")
-        self._drop_warning.warn("invalid", "dropped invalid %s call: %s", kind, error)
+        self._drop_warning.warn(
+            "invalid", "dropped invalid %s call: %s (count=%d)", kind, error
+        )
         call_on_error(self.options, error, [])
         return False
 
@@ -497,8 +553,11 @@ class Client:
         self._stats.drop(reason)
         message = _decode(encoded)
         self._drop_warning.warn(
-            reason, "dropped message: reason=%s message_id=%s %s",
-            reason, message["messageId"], detail,
+            reason,
+            "dropped message: reason=%s message_id=%s %s (count=%d)",
+            reason,
+            message["messageId"],
+            detail,
         )
         call_on_error(self.options, MessageDroppedError(reason, detail), [message])
         return False

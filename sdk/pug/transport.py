@@ -226,11 +226,16 @@ class BatchSender:
         except requests.RequestException as exc:
             # Not a transient network condition (an invalid URL, for one):
             # status 0 makes the caller give up without retrying.
-            return DeliveryError(f"request failed: {type(exc).__name__}: {exc}", status=0)
+            return DeliveryError(
+                f"request failed: {type(exc).__name__}: {exc}", status=0
+            )
 
         logger.debug(
             "sent batch: count=%d bytes=%d status=%d attempt=%d",
-            len(messages), len(body), response.status, attempt + 1,
+            len(messages),
+            len(body),
+            response.status,
+            attempt + 1,
         )
         if 200 <= response.status < 300:
             _record_accepted(messages, response.body, result)
@@ -247,11 +252,18 @@ class BatchSender:
     ) -> bool:
         retry_after = error.retry_after if error else None
         delay = backoff_delay(
-            attempt, self._options.backoff_factor, self._options.backoff_max, retry_after
+            attempt,
+            self._options.backoff_factor,
+            self._options.backoff_max,
+            retry_after,
         )
         logger.warning(
             "retrying batch in %.2fs: count=%d retry=%d/%d error=%s",
-            delay, count, attempt, self._options.max_retries, error,
+            delay,
+            count,
+            attempt,
+            self._options.max_retries,
+            error,
         )
         return self._wait(delay)
 
@@ -278,12 +290,16 @@ class BatchSender:
             result.kept.extend(messages)
             logger.warning(
                 "keeping batch in the spool for later: count=%d error=%s",
-                len(messages), error,
+                len(messages),
+                error,
             )
             return
         logger.error(
             "gave up on batch: count=%d reason=%s error=%s server_error=%s",
-            len(messages), reason, error, _server_error(error.body),
+            len(messages),
+            reason,
+            error,
+            _server_error(error.body),
         )
         result.drop(reason, error, messages)
 
@@ -298,11 +314,13 @@ def _body_factory(messages: list[str], *, gzipped: bool) -> Callable[[str], byte
         return lambda sent_at: _wire.batch_body(messages, sent_at)
 
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
-    head = compressor.compress((_wire.BATCH_PREFIX + ",".join(messages)).encode("ascii"))
+    head = compressor.compress(
+        (_wire.BATCH_PREFIX + ",".join(messages)).encode("ascii")
+    )
 
     def make_body(sent_at: str) -> bytes:
         copy = compressor.copy()
-        tail = (_wire.BATCH_SUFFIX_TEMPLATE % sent_at).encode("ascii")
+        tail = _wire.batch_suffix(sent_at).encode("ascii")
         return head + copy.compress(tail) + copy.flush()
 
     return make_body
@@ -318,7 +336,8 @@ def _record_accepted(messages: list[str], body: bytes, result: BatchResult) -> N
         message_id = str(entry.get("messageId", "unknown"))
         logger.warning(
             "server rejected message: message_id=%s errors=%s",
-            message_id, entry.get("errors"),
+            message_id,
+            entry.get("errors"),
         )
         result.errors.append(
             (MessageRejectedError(message_id, entry.get("errors")), rejected_messages)

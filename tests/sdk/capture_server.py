@@ -45,7 +45,9 @@ class CapturedRequest:
     @property
     def batch(self) -> list[dict[str, Any]]:
         """The messages of a ``/v1/batch`` request, empty for anything else."""
-        if isinstance(self.payload, dict) and isinstance(self.payload.get("batch"), list):
+        if isinstance(self.payload, dict) and isinstance(
+            self.payload.get("batch"), list
+        ):
             return self.payload["batch"]
         return []
 
@@ -132,7 +134,9 @@ class CaptureServer:
             body = accept_all if 200 <= status < 300 else {}
         with self._changed:
             for _ in range(times):
-                self._script.append(ScriptedResponse(status, body, headers or {}, delay))
+                self._script.append(
+                    ScriptedResponse(status, body, headers or {}, delay)
+                )
 
     def set_default(self, status: int, body: Any = None, **headers: str) -> None:
         """Answer every unscripted request with ``status`` from now on."""

@@ -12,8 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pug  # noqa: E402
 from capture_server import CaptureServer  # noqa: E402
+
+import pug  # noqa: E402
 
 # Settings that keep tests fast: short waits and no exit hook, because each
 # test closes its clients itself.

@@ -28,30 +28,58 @@ INVALID_CALLS = [
     ("track", ("u-1", "E", ["a"]), {}, TypeError, r"properties must be a mapping"),
     ("track", ("u-1", "E"), {"context": "x"}, TypeError, r"context must be a mapping"),
     ("track", ("u-1", "E"), {"groups": ["t"]}, TypeError, r"groups must be a mapping"),
-    ("track", ("u-1", "E"), {"timestamp": "2024-01-01"}, TypeError, r"timestamp must be a datetime"),
-    ("track", (1.5, "E"), {}, TypeError, r"user_id must be a str, int or UUID, got float"),
+    (
+        "track",
+        ("u-1", "E"),
+        {"timestamp": "2024-01-01"},
+        TypeError,
+        r"timestamp must be a datetime",
+    ),
+    (
+        "track",
+        (1.5, "E"),
+        {},
+        TypeError,
+        r"user_id must be a str, int or UUID, got float",
+    ),
     ("track", ("u-1", "E", {"x": float("nan")}), {}, ValueError, r"properties\.x"),
     ("identify", ("u-1", "traits"), {}, TypeError, r"traits must be a mapping"),
     ("identify", ("u-1",), {"set_once": 3}, TypeError, r"set_once must be a mapping"),
     ("identify", (), {}, ValueError, r"user_id or anonymous_id is required"),
     ("group", ("u-1", None), {}, ValueError, r"group_id is required"),
     ("group", ("u-1", "g-1", 3), {}, TypeError, r"traits must be a mapping"),
-    ("group", ("u-1", "g-1"), {"group_type": 7}, TypeError, r"group_type must be a str"),
+    (
+        "group",
+        ("u-1", "g-1"),
+        {"group_type": 7},
+        TypeError,
+        r"group_type must be a str",
+    ),
     ("alias", (None, "u-1"), {}, ValueError, r"previous_id is required"),
     ("alias", ("a-1", None), {}, ValueError, r"user_id is required"),
     ("page", ("u-1", 3), {}, TypeError, r"category must be a str or None, got int"),
-    ("screen", ("u-1", None, None, "p"), {}, TypeError, r"properties must be a mapping"),
+    (
+        "screen",
+        ("u-1", None, None, "p"),
+        {},
+        TypeError,
+        r"properties must be a mapping",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("method", "args", "kwargs", "error", "message"), INVALID_CALLS)
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "error", "message"), INVALID_CALLS
+)
 def test_strict_call_raises_naming_argument(method, args, kwargs, error, message):
     client = pug.Client("write-key", send=False, strict=True, flush_on_exit=False)
     with pytest.raises(error, match=message):
         getattr(client, method)(*args, **kwargs)
 
 
-@pytest.mark.parametrize(("method", "args", "kwargs", "error", "message"), INVALID_CALLS)
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "error", "message"), INVALID_CALLS
+)
 def test_lenient_call_returns_false(method, args, kwargs, error, message):
     errors = ErrorLog()
     client = pug.Client("write-key", send=False, on_error=errors, flush_on_exit=False)
@@ -143,7 +171,14 @@ def test_closed_client_drops_calls(make_client):
 
 def test_stats_has_documented_keys(make_client):
     client = make_client()
-    assert set(client.stats()) == {"queued", "pending", "sent", "retried", "rejected", "dropped"}
+    assert set(client.stats()) == {
+        "queued",
+        "pending",
+        "sent",
+        "retried",
+        "rejected",
+        "dropped",
+    }
 
 
 def test_stats_counts_sent_messages(server, make_client):
@@ -171,7 +206,9 @@ def test_sync_mode_sends_in_calling_thread(server):
 
 def test_sync_mode_failure_goes_to_on_error(server):
     errors = ErrorLog()
-    server.respond_with(401, {"error": {"code": "invalid_write_key", "message": "bad key"}})
+    server.respond_with(
+        401, {"error": {"code": "invalid_write_key", "message": "bad key"}}
+    )
     client = pug.Client(
         "write-key", server.url, sync_mode=True, on_error=errors, flush_on_exit=False
     )

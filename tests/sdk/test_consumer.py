@@ -18,8 +18,11 @@ def test_batch_closes_at_flush_at(server, make_client):
 
 def test_batch_closes_at_max_batch_bytes(server, make_client):
     client = make_client(
-        server.url, flush_at=1000, flush_interval=30,
-        max_batch_bytes=40_000, max_message_bytes=32_000,
+        server.url,
+        flush_at=1000,
+        flush_interval=30,
+        max_batch_bytes=40_000,
+        max_message_bytes=32_000,
     )
     for _ in range(5):
         assert client.track("u-1", "E", {"blob": "x" * 15_000}) is True
@@ -109,7 +112,11 @@ def test_many_threads_deliver_every_message(server, make_client):
     assert len(messages) == 8 * per_thread
     assert len({m["messageId"] for m in messages}) == 8 * per_thread
     for thread_index in range(8):
-        order = [m["properties"]["i"] for m in messages if m["userId"] == f"user-{thread_index}"]
+        order = [
+            m["properties"]["i"]
+            for m in messages
+            if m["userId"] == f"user-{thread_index}"
+        ]
         assert order == list(range(per_thread))
 
 
@@ -126,7 +133,9 @@ def test_close_timeout_drops_remaining(server, make_client):
     server.set_default(503, {}, **{"Retry-After": "0"})
     errors = []
     client = make_client(
-        server.url, backoff_factor=0.2, backoff_max=0.2,
+        server.url,
+        backoff_factor=0.2,
+        backoff_max=0.2,
         on_error=lambda e, m: errors.append(e),
     )
     client.track("u-1", "E")

@@ -16,19 +16,31 @@ from pug.errors import DeliveryError
         ("flush_at", 0, r"flush_at must be an int of at least 1, got 0"),
         ("flush_at", 1.5, r"flush_at must be an int"),
         ("flush_at", True, r"flush_at must be an int"),
-        ("flush_interval", -1, r"flush_interval must be a positive number of seconds, got -1"),
+        (
+            "flush_interval",
+            -1,
+            r"flush_interval must be a positive number of seconds, got -1",
+        ),
         ("flush_interval", 0, r"flush_interval must be a positive number"),
         ("max_queue_size", 0, r"max_queue_size must be an int of at least 1"),
         ("max_message_bytes", -5, r"max_message_bytes must be an int of at least 1"),
         ("max_batch_bytes", 100, r"max_batch_bytes must be an int of at least 32000"),
         ("max_retries", -1, r"max_retries must be an int of at least 0"),
-        ("timeout", 0, r"timeout must be a positive number of seconds or a \(connect, read\)"),
+        (
+            "timeout",
+            0,
+            r"timeout must be a positive number of seconds or a \(connect, read\)",
+        ),
         ("timeout", (1, 2, 3), r"timeout must be"),
         ("timeout", "10", r"timeout must be"),
         ("backoff_factor", -0.1, r"backoff_factor must be a number of at least 0"),
         ("backoff_max", 0, r"backoff_max must be a positive number"),
         ("exit_timeout", -1, r"exit_timeout must be a number of at least 0"),
-        ("on_error", "print", r"on_error must be a callable taking \(error, messages\), got str"),
+        (
+            "on_error",
+            "print",
+            r"on_error must be a callable taking \(error, messages\), got str",
+        ),
         ("gzip", "yes", r"gzip must be True or False, got 'yes'"),
         ("spool_path", 5, r"spool_path must be a file path as str or None, got int"),
     ],
@@ -40,13 +52,17 @@ def test_options_reject_invalid_value(option, value, message):
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "ftp://pug", "", None])
 def test_options_reject_host_without_scheme(host):
-    with pytest.raises(pug.ConfigurationError, match=r"host must be a URL starting with http"):
+    with pytest.raises(
+        pug.ConfigurationError, match=r"host must be a URL starting with http"
+    ):
         pug.Client("write-key", host, flush_on_exit=False)
 
 
 @pytest.mark.parametrize("write_key", ["", "   ", None, 42])
 def test_options_reject_missing_write_key(write_key):
-    with pytest.raises(pug.ConfigurationError, match=r"write_key must be a non-empty str"):
+    with pytest.raises(
+        pug.ConfigurationError, match=r"write_key must be a non-empty str"
+    ):
         pug.Client(write_key, flush_on_exit=False)
 
 
@@ -89,8 +105,13 @@ def test_options_are_frozen():
 
 
 def test_delivery_error_survives_pickling():
-    error = DeliveryError("HTTP 503 from /v1/batch", status=503, retry_after=2.0, body="{}")
+    error = DeliveryError(
+        "HTTP 503 from /v1/batch", status=503, retry_after=2.0, body="{}"
+    )
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.status, copy.retry_after, copy.body, str(copy)) == (
-        503, 2.0, "{}", "HTTP 503 from /v1/batch",
+        503,
+        2.0,
+        "{}",
+        "HTTP 503 from /v1/batch",
     )

@@ -40,8 +40,12 @@ def test_import_loads_no_server_libraries():
     )
     environment = {**os.environ, "PYTHONPATH": str(SDK_ROOT)}
     output = subprocess.run(
-        [sys.executable, "-c", code], env=environment, capture_output=True,
-        text=True, check=True, timeout=30,
+        [sys.executable, "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     ).stdout
     assert output.strip() == "[]"
 

@@ -18,7 +18,10 @@ def run_python(code: str, timeout: float = 20) -> subprocess.CompletedProcess[st
     environment = {**os.environ, "PYTHONPATH": str(SDK_ROOT)}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=environment, capture_output=True, text=True, timeout=timeout,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -44,7 +47,9 @@ def test_fork_child_never_resends_parent_queue(server):
     """)
     assert result.returncode == 0, result.stderr
     events = [m["event"] for m in server.messages()]
-    assert sorted(events) == sorted(["before-fork-sent"] + ["queued-at-fork"] * 5 + ["in-child"])
+    assert sorted(events) == sorted(
+        ["before-fork-sent"] + ["queued-at-fork"] * 5 + ["in-child"]
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

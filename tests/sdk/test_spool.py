@@ -20,7 +20,10 @@ def run_python(code: str, timeout: float = 20) -> subprocess.CompletedProcess[st
     environment = {**os.environ, "PYTHONPATH": str(SDK_ROOT)}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=environment, capture_output=True, text=True, timeout=timeout,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -75,7 +75,9 @@ def test_client_error_gives_up_at_once(status):
         BATCH_URL, status=status, json={"error": {"code": "bad", "message": "no"}}
     )
     errors = []
-    client = sync_client(on_error=lambda error, messages: errors.append((error, messages)))
+    client = sync_client(
+        on_error=lambda error, messages: errors.append((error, messages))
+    )
     assert client.track("u-1", "E") is False
     assert len(responses.calls) == 1
     assert client.stats()["dropped"] == {"http_error": 1}
@@ -86,7 +88,8 @@ def test_client_error_gives_up_at_once(status):
 @responses.activate
 def test_client_error_logs_server_message(caplog):
     responses.post(
-        BATCH_URL, status=401,
+        BATCH_URL,
+        status=401,
         json={"error": {"code": "invalid_write_key", "message": "unknown write key"}},
     )
     sync_client().track("u-1", "E")
@@ -144,13 +147,20 @@ def test_rejected_messages_reported_not_retried():
     responses.post(
         BATCH_URL,
         json={
-            "accepted": 1, "duplicates": 0,
-            "rejected": [{"index": 1, "messageId": "m-2", "errors": {"event": ["too long"]}}],
+            "accepted": 1,
+            "duplicates": 0,
+            "rejected": [
+                {"index": 1, "messageId": "m-2", "errors": {"event": ["too long"]}}
+            ],
         },
     )
     errors = []
     client = pug.Client(
-        "write-key", HOST, flush_at=2, on_error=lambda e, m: errors.append((e, m)), **FAST
+        "write-key",
+        HOST,
+        flush_at=2,
+        on_error=lambda e, m: errors.append((e, m)),
+        **FAST,
     )
     client.track("u-1", "ok", message_id="m-1")
     client.track("u-1", "bad", message_id="m-2")
@@ -200,8 +210,15 @@ def test_non_json_success_body_counts_sent():
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(None, None), ("", None), ("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("99999", 300.0),
-     ("soon", None)],
+    [
+        (None, None),
+        ("", None),
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("-4", 0.0),
+        ("99999", 300.0),
+        ("soon", None),
+    ],
 )
 def test_parse_retry_after_seconds(header, expected):
     assert transport.parse_retry_after(header) == expected
@@ -220,8 +237,10 @@ def test_backoff_delay_stays_under_cap():
 
 
 def test_backoff_delay_grows_exponentially():
-    ceilings = [max(transport.backoff_delay(r, 1.0, 100.0, None) for _ in range(300))
-                for r in (1, 4)]
+    ceilings = [
+        max(transport.backoff_delay(r, 1.0, 100.0, None) for _ in range(300))
+        for r in (1, 4)
+    ]
     assert ceilings[0] <= 1.0
     assert ceilings[1] > 4.0
 
@@ -232,8 +251,16 @@ def test_backoff_delay_honours_retry_after():
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(408, True), (429, True), (500, True), (599, True), (400, False), (401, False),
-     (413, False), (404, False)],
+    [
+        (408, True),
+        (429, True),
+        (500, True),
+        (599, True),
+        (400, False),
+        (401, False),
+        (413, False),
+        (404, False),
+    ],
 )
 def test_status_classification(status, retryable):
     assert transport.is_retryable_status(status) is retryable

@@ -35,8 +35,10 @@ def test_message_id_is_uuid4():
 
 
 def test_message_id_is_hyphenated():
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
-                        _wire.new_message_id())
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+        _wire.new_message_id(),
+    )
 
 
 def test_message_ids_differ():
@@ -70,7 +72,10 @@ def test_aware_datetime_is_converted_to_utc():
         (dt.date(2024, 1, 2), "2024-01-02"),
         (dt.time(3, 4, 5), "03:04:05"),
         (Decimal("12.50"), 12.5),
-        (uuid.UUID("12345678-1234-4234-8234-123456789abc"), "12345678-1234-4234-8234-123456789abc"),
+        (
+            uuid.UUID("12345678-1234-4234-8234-123456789abc"),
+            "12345678-1234-4234-8234-123456789abc",
+        ),
         (Plan.PRO, "pro"),
         ({3, 1, 2}, [1, 2, 3]),
         (frozenset({"b", "a"}), ["a", "b"]),
@@ -90,13 +95,37 @@ def test_encode_keeps_mixed_set_unsorted():
 @pytest.mark.parametrize(
     ("properties", "error", "message"),
     [
-        ({"price": float("nan")}, ValueError, r"^properties\.price: float nan is not allowed"),
-        ({"price": float("inf")}, ValueError, r"^properties\.price: float inf is not allowed"),
-        ({"a": {"b": [1, -float("inf")]}}, ValueError, r"^properties\.a\.b\[1\]: float -inf"),
-        ({"price": Decimal("NaN")}, ValueError, r"^properties\.price: Decimal NaN is not allowed"),
-        ({"blob": object()}, TypeError, r"^properties\.blob: object of type object is not JSON"),
+        (
+            {"price": float("nan")},
+            ValueError,
+            r"^properties\.price: float nan is not allowed",
+        ),
+        (
+            {"price": float("inf")},
+            ValueError,
+            r"^properties\.price: float inf is not allowed",
+        ),
+        (
+            {"a": {"b": [1, -float("inf")]}},
+            ValueError,
+            r"^properties\.a\.b\[1\]: float -inf",
+        ),
+        (
+            {"price": Decimal("NaN")},
+            ValueError,
+            r"^properties\.price: Decimal NaN is not allowed",
+        ),
+        (
+            {"blob": object()},
+            TypeError,
+            r"^properties\.blob: object of type object is not JSON",
+        ),
         ({"raw": b"bytes"}, TypeError, r"^properties\.raw: object of type bytes"),
-        ({(1, 2): "x"}, TypeError, r"^properties\.\(1, 2\): key of type tuple is not allowed"),
+        (
+            {(1, 2): "x"},
+            TypeError,
+            r"^properties\.\(1, 2\): key of type tuple is not allowed",
+        ),
     ],
 )
 def test_encode_rejects_value_naming_key(properties, error, message):
@@ -134,8 +163,14 @@ def wire_message(kind_call):
 
 def test_track_message_fields():
     message = wire_message(
-        lambda c: c.track("u-1", "Signed Up", {"plan": "pro"}, anonymous_id="a-1",
-                          message_id="m-1", timestamp=dt.datetime(2024, 5, 1))
+        lambda c: c.track(
+            "u-1",
+            "Signed Up",
+            {"plan": "pro"},
+            anonymous_id="a-1",
+            message_id="m-1",
+            timestamp=dt.datetime(2024, 5, 1),
+        )
     )
     assert message == {
         "type": "track",
@@ -151,8 +186,13 @@ def test_track_message_fields():
 
 def test_track_group_goes_to_context():
     message = wire_message(
-        lambda c: c.track("u-1", "Edited", group_id="t-1", groups={"team": "t-1", "company": "c-9"},
-                          context={"ip": "10.0.0.1"})
+        lambda c: c.track(
+            "u-1",
+            "Edited",
+            group_id="t-1",
+            groups={"team": "t-1", "company": "c-9"},
+            context={"ip": "10.0.0.1"},
+        )
     )
     assert message["context"] == {
         "ip": "10.0.0.1",
@@ -171,9 +211,14 @@ def test_track_context_cannot_replace_library():
 
 def test_identify_set_once_goes_to_traits():
     message = wire_message(
-        lambda c: c.identify("u-1", {"plan": "pro"}, set_once={"first_seen": "2024-01-01"})
+        lambda c: c.identify(
+            "u-1", {"plan": "pro"}, set_once={"first_seen": "2024-01-01"}
+        )
     )
-    assert message["traits"] == {"plan": "pro", "$set_once": {"first_seen": "2024-01-01"}}
+    assert message["traits"] == {
+        "plan": "pro",
+        "$set_once": {"first_seen": "2024-01-01"},
+    }
 
 
 def test_identify_without_traits_sends_empty():
@@ -182,9 +227,14 @@ def test_identify_without_traits_sends_empty():
 
 
 def test_group_message_fields():
-    message = wire_message(lambda c: c.group("u-1", "t-1", {"name": "Core"}, group_type="team"))
+    message = wire_message(
+        lambda c: c.group("u-1", "t-1", {"name": "Core"}, group_type="team")
+    )
     assert {k: message[k] for k in ("type", "groupId", "groupType", "traits")} == {
-        "type": "group", "groupId": "t-1", "groupType": "team", "traits": {"name": "Core"},
+        "type": "group",
+        "groupId": "t-1",
+        "groupType": "team",
+        "traits": {"name": "Core"},
     }
 
 
@@ -195,20 +245,30 @@ def test_group_without_type_omits_group_type():
 
 def test_alias_message_fields():
     message = wire_message(lambda c: c.alias("anon-1", "u-1"))
-    assert (message["type"], message["previousId"], message["userId"]) == ("alias", "anon-1", "u-1")
+    assert (message["type"], message["previousId"], message["userId"]) == (
+        "alias",
+        "anon-1",
+        "u-1",
+    )
 
 
 def test_page_follows_segment_argument_order():
     message = wire_message(lambda c: c.page("u-1", "Docs", "Install", {"url": "/docs"}))
     assert {k: message[k] for k in ("type", "category", "name", "properties")} == {
-        "type": "page", "category": "Docs", "name": "Install", "properties": {"url": "/docs"},
+        "type": "page",
+        "category": "Docs",
+        "name": "Install",
+        "properties": {"url": "/docs"},
     }
 
 
 def test_screen_message_fields():
     message = wire_message(lambda c: c.screen(anonymous_id="a-1", name="Home"))
     assert {k: message.get(k) for k in ("type", "name", "anonymousId", "category")} == {
-        "type": "screen", "name": "Home", "anonymousId": "a-1", "category": None,
+        "type": "screen",
+        "name": "Home",
+        "anonymousId": "a-1",
+        "category": None,
     }
 
 
@@ -226,5 +286,6 @@ def test_integrations_are_sent():
 def test_batch_body_frames_messages():
     body = _wire.batch_body(['{"a":1}', '{"b":2}'], "2024-05-01T00:00:00.000Z")
     assert json.loads(body) == {
-        "batch": [{"a": 1}, {"b": 2}], "sentAt": "2024-05-01T00:00:00.000Z",
+        "batch": [{"a": 1}, {"b": 2}],
+        "sentAt": "2024-05-01T00:00:00.000Z",
     }
