@@ -137,14 +137,18 @@ class _ProgressBar:
         self.stream = stream
         self.interactive = stream.isatty()
         self.last_tenth = -1
+        self.last_lines = -1
 
     def update(self, done: int, total: int, summary) -> None:
         fraction = done / total if total else 1.0
         tenth = int(fraction * 10)
-        # Off a terminal, print one line per tenth instead of redrawing.
-        if not self.interactive and tenth == self.last_tenth:
+        # Off a terminal, print one line per tenth instead of redrawing, and
+        # always the final count.
+        final = done >= total and summary.lines != self.last_lines
+        if not self.interactive and tenth == self.last_tenth and not final:
             return
         self.last_tenth = tenth
+        self.last_lines = summary.lines
         filled = int(fraction * self.WIDTH)
         line = (
             f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:6.1%} "
