@@ -126,9 +126,9 @@ def _check_int(name: str, value: object, *, minimum: int) -> None:
 
 
 def _check_seconds(name: str, value: object, *, positive: bool) -> None:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if is_number and (value > 0 or (not positive and value == 0)):
-        return
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value > 0 or (not positive and value == 0):
+            return
     rule = "a positive number" if positive else "a number of at least 0"
     raise ConfigurationError(f"{name} must be {rule} of seconds, got {value!r}")
 

@@ -199,13 +199,13 @@ class BatchSender:
                 return
             if attempt:
                 result.retried += 1
-            error = self._attempt(make_body, messages, attempt, result)
+            error, retryable = self._attempt(make_body, messages, attempt, result)
             if error is None:
                 return
             if error.status == 413:
                 self._split(error, messages, result)
                 return
-            if error.status is not None and not is_retryable_status(error.status):
+            if not retryable:
                 self._give_up("http_error", error, messages, result)
                 return
         self._give_up("retries_exhausted", error, messages, result)
@@ -216,19 +216,17 @@ class BatchSender:
         messages: list[str],
         attempt: int,
         result: BatchResult,
-    ) -> DeliveryError | None:
-        """Send once; return ``None`` when done, else the failure."""
+    ) -> tuple[DeliveryError | None, bool]:
+        """Send once; return the failure (``None`` when done) and if it may pass."""
         body = make_body(_wire.now_iso())
         try:
             response = self._transport.post(body, gzipped=self._options.gzip)
         except RETRYABLE_EXCEPTIONS as exc:
-            return DeliveryError(f"request failed: {type(exc).__name__}: {exc}")
+            return DeliveryError(f"request failed: {type(exc).__name__}: {exc}"), True
         except requests.RequestException as exc:
-            # Not a transient network condition (an invalid URL, for one):
-            # status 0 makes the caller give up without retrying.
-            return DeliveryError(
-                f"request failed: {type(exc).__name__}: {exc}", status=0
-            )
+            # Not a transient network condition (an invalid URL, for one).
+            error = DeliveryError(f"request failed: {type(exc).__name__}: {exc}")
+            return error, False
 
         logger.debug(
             "sent batch: count=%d bytes=%d status=%d attempt=%d",
@@ -239,13 +237,14 @@ class BatchSender:
         )
         if 200 <= response.status < 300:
             _record_accepted(messages, response.body, result)
-            return None
-        return DeliveryError(
+            return None, False
+        error = DeliveryError(
             f"HTTP {response.status} from /v1/batch",
             status=response.status,
             retry_after=response.retry_after,
             body=response.body[:BODY_EXCERPT_CHARS].decode("utf-8", "replace"),
         )
+        return error, is_retryable_status(response.status)
 
     def _wait_before_retry(
         self, attempt: int, error: DeliveryError | None, count: int
@@ -331,8 +330,9 @@ def _record_accepted(messages: list[str], body: bytes, result: BatchResult) -> N
     rejected = _rejected_entries(body)
     for entry in rejected:
         index = entry.get("index")
-        in_batch = isinstance(index, int) and 0 <= index < len(messages)
-        rejected_messages = [messages[index]] if in_batch else []
+        rejected_messages = []
+        if isinstance(index, int) and 0 <= index < len(messages):
+            rejected_messages = [messages[index]]
         message_id = str(entry.get("messageId", "unknown"))
         logger.warning(
             "server rejected message: message_id=%s errors=%s",

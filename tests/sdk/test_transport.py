@@ -264,3 +264,13 @@ def test_backoff_delay_honours_retry_after():
 )
 def test_status_classification(status, retryable):
     assert transport.is_retryable_status(status) is retryable
+
+
+@responses.activate
+def test_invalid_request_gives_up_without_status():
+    responses.post(BATCH_URL, body=requests.exceptions.InvalidHeader("bad header"))
+    errors = []
+    client = sync_client(on_error=lambda error, messages: errors.append(error))
+    assert client.track("u-1", "E") is False
+    assert len(responses.calls) == 1
+    assert errors[0].status is None
