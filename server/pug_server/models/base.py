@@ -26,10 +26,19 @@ class JSONField(peewee.Field):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
     def python_value(self, value):
-        if value is None or not isinstance(value, (str, bytes)):
-            # psycopg2 already decodes JSONB into Python objects.
+        if value is None or _decodes_json_itself(self.model._meta.database):
             return value
         return json.loads(value)
+
+
+def _decodes_json_itself(database) -> bool:
+    """Tell whether the driver returns JSON columns already decoded.
+
+    psycopg2 decodes JSONB, so a stored ``"pro"`` arrives as ``pro`` and
+    must not be decoded again; SQLite returns the text as stored.
+    """
+    target = getattr(database, "obj", database)
+    return isinstance(target, peewee.PostgresqlDatabase)
 
 
 class BaseModel(peewee.Model):

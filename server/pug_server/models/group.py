@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import peewee
 
-from pug_server.models.base import BaseModel, utcnow
-from pug_server.models.person import Person, TraitValueField
+from pug_server.models.base import BaseModel, JSONField, utcnow
+from pug_server.models.person import Person
 from pug_server.models.project import Project
 
 DEFAULT_GROUP_TYPE = "group"
@@ -28,7 +28,7 @@ class GroupTrait(BaseModel):
     id = peewee.BigAutoField()
     group = peewee.ForeignKeyField(Group, on_delete="CASCADE", index=False)
     key = peewee.CharField(max_length=200)
-    value = TraitValueField(null=True)
+    value = JSONField(null=True)
     timestamp = peewee.DateTimeField()
     set_once = peewee.BooleanField(default=False)
 

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import peewee
 
-from pug_server.db import is_postgres
 from pug_server.models.base import BaseModel, JSONField, utcnow
 from pug_server.models.project import Project
-
-
-class TraitValueField(JSONField):
-    """A JSON value that may be a bare string, number, boolean or null.
-
-    psycopg2 decodes JSONB itself, so on PostgreSQL a stored ``"pro"`` comes
-    back as the string ``pro``, which must not be decoded a second time.
-    """
-
-    def python_value(self, value):
-        if is_postgres():
-            return value
-        return super().python_value(value)
 
 
 class Person(BaseModel):
@@ -53,7 +39,7 @@ class PersonTrait(BaseModel):
     id = peewee.BigAutoField()
     person = peewee.ForeignKeyField(Person, on_delete="CASCADE", index=False)
     key = peewee.CharField(max_length=200)
-    value = TraitValueField(null=True)
+    value = JSONField(null=True)
     timestamp = peewee.DateTimeField()
     set_once = peewee.BooleanField(default=False)
 
