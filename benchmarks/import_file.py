@@ -2,9 +2,9 @@
 
 Both paths store the same N track messages (300 users, 60 teams) into a
 fresh temporary SQLite file each, in chunks of 500. The baseline hands
-already-parsed dicts to ``ingest_batch``; the import reads them from a
-newline-delimited file, plain and gzip, so the ratio is the cost of
-reading, decompressing and parsing the file. Each case is the median of a
+already-parsed dicts to ``ingest_batch``. The import reads the same
+messages from a newline-delimited file, plain and gzip, so the ratio is
+the cost of reading, decompressing and parsing the file. Each case is the median of a
 few repeats, run round-robin.
 
 Run: ``/work/venv/bin/python benchmarks/import_file.py [--lines 5000]``

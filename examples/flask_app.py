@@ -12,8 +12,9 @@ queue when the process exits. Start a Pug server and a project, then::
     curl -c jar -b jar -X POST -d user=ada -d team=t-1 http://127.0.0.1:5000/login
     curl -c jar -b jar -X POST -d words=120 http://127.0.0.1:5000/documents/7/edit
 
-Calls to the SDK never block the request on the network and never raise:
-a consumer thread sends batches in the background.
+Calls to the SDK queue the message and return, because a consumer thread
+sends batches in the background. They do not raise for bad arguments or
+delivery problems unless the client was created with ``strict=True``.
 """
 
 from __future__ import annotations

@@ -120,7 +120,11 @@ def _import_project(model, args: argparse.Namespace):
     if args.write_key:
         project = model.by_write_key(args.write_key)
         if project is None:
-            print("error: no project has that write key", file=sys.stderr)
+            print(
+                "error: no project has that write key: use the write_key that "
+                "create-project or rotate-keys printed",
+                file=sys.stderr,
+            )
         return project
     project = _find_project(model, args.project)
     if project is None:
