@@ -167,6 +167,10 @@ class Simulation:
         for index, call in enumerate(self.calls):
             call.arguments["message_id"] = str(uuid.uuid5(self.namespace, str(index)))
 
+    def signed_up_count(self) -> int:
+        """Return how many persons signed up before the simulation ends."""
+        return sum(person.signed_up < self.end for person in self.people)
+
     def week_starts(self) -> list[dt.datetime]:
         return [self.start + index * WEEK for index in range(self.weeks)]
 
@@ -659,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     start = end - args.weeks * WEEK
     simulation = Simulation(args.seed, args.teams, args.weeks, start)
     print(
-        f"simulating {len(simulation.teams)} teams, {len(simulation.people)} persons, "
+        f"simulating {len(simulation.teams)} teams, {simulation.signed_up_count()} persons, "
         f"{len(simulation.calls)} messages over {args.weeks} weeks "
         f"({start:%Y-%m-%d} to {end - DAY:%Y-%m-%d}), seed {args.seed}"
     )
