@@ -204,3 +204,12 @@ def test_hostile_inputs_leave_server_healthy(api):
     assert requests.get(api.server.url + "/ready", timeout=10).status_code == 200
     assert api.send([track("after-hostile")])["accepted"] == 1
     assert_clean_log(api.server)
+
+
+@pytest.mark.parametrize("field", ["messageId", "type"])
+def test_nul_in_stored_column_rejected_alone(api, field):
+    hostile = {**track("nul-x"), field: "a\u0000b"}
+    answer = api.send([track("nul-good"), hostile])
+    assert answer["accepted"] == 1
+    assert [entry["index"] for entry in answer["rejected"]] == [1]
+    assert len(api.get("/v1/rejected").json()["rejected"]) == 1

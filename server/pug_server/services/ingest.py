@@ -422,12 +422,21 @@ def _reject(
         {
             "project": project.id,
             "index": index,
-            "message_id": message_id[:200] if message_id else None,
-            "type": kind[:64] if isinstance(kind, str) else None,
+            "message_id": _storable(message_id)[:200] if message_id else None,
+            "type": _storable(kind)[:64] if isinstance(kind, str) else None,
             "errors": errors,
             "raw": _raw_text(raw),
         }
     )
+
+
+def _storable(text: str) -> str:
+    """Replace NUL characters, which PostgreSQL text columns cannot hold.
+
+    A message rejected for a NUL in its ``messageId`` or ``type`` still gets
+    its rejection row; the raw column keeps the original, escaped.
+    """
+    return text.replace("\x00", "\ufffd")
 
 
 def _raw_text(raw: Any) -> str:
