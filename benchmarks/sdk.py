@@ -1,7 +1,7 @@
 """Compare the CPU cost of pug, Segment's and PostHog's Python SDKs.
 
 Each SDK runs in a fresh interpreter and sends the same track events to one
-loopback sink, a separate process that answers ``200 {}`` to every POST
+loopback sink, a separate process that responds ``200 {}`` to every POST
 (``/v1/batch`` for pug and Segment, ``/batch/`` for PostHog) and counts the
 events it received. Two figures per SDK:
 

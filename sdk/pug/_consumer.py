@@ -97,6 +97,7 @@ class Consumer(threading.Thread):
         self.spool_last_id = 0
         self._flush_target = 0
         self._retry_spool_at = 0.0
+        self._claimed_ids: list[int] = []
         self.stopping = threading.Event()
         self.aborting = threading.Event()
 
@@ -199,8 +200,10 @@ class Consumer(threading.Thread):
                 return True
             if self._spool is not None:
                 # Keep moving new messages to disk during a long outage, so
-                # the memory queue does not fill and drop them.
+                # the memory queue does not fill and drop them, and keep the
+                # claim on the batch being retried.
                 self._move_to_spool(force=False)
+                self._spool.renew(self._claimed_ids)
 
     def _step_with_spool(self, wait: float | None) -> bool:
         if wait is None and self.stopping.is_set():
@@ -238,16 +241,22 @@ class Consumer(threading.Thread):
             if not rows:
                 return
             bodies = [body for _, body in rows]
-            result = self._sender.send(bodies)
-            kept = {id(body) for body in result.kept}
+            self._claimed_ids = [row_id for row_id, _ in rows]
+            try:
+                result = self._sender.send(bodies)
+            finally:
+                self._claimed_ids = []
+            retry_later = {id(body) for body in result.retry_later}
             self._spool.delete(
-                [row_id for row_id, body in rows if id(body) not in kept]
+                [row_id for row_id, body in rows if id(body) not in retry_later]
             )
-            self._spool.release([row_id for row_id, body in rows if id(body) in kept])
+            self._spool.release(
+                [row_id for row_id, body in rows if id(body) in retry_later]
+            )
             self._finish(result)
             with self.settled:
                 self.failed_count += sum(result.dropped.values())
                 self.settled.notify_all()
-            if kept:
+            if retry_later:
                 self._retry_spool_at = time.monotonic() + self._options.backoff_max
                 return

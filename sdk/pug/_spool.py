@@ -1,12 +1,12 @@
 """A durable spool of encoded messages in SQLite, shared by processes.
 
 Rows are claimed before they are sent and deleted once the server has
-answered, so two processes on one spool (a parent and its forked children,
-or a restarted app) never send the same row at the same time. A claim whose
-process died is taken over: at once when its pid no longer exists on this
-host, otherwise after :data:`CLAIM_LEASE_SECONDS`. A row sent just before a
-crash and not yet deleted is sent again after the restart; the server
-drops that copy because it has the same ``messageId``.
+responded, so two processes on one spool (a parent and its forked children,
+or a restarted app) never send the same row at the same time. The claim of
+a process that died is released when another process opens the spool and
+finds that pid gone, and otherwise expires after the lease. A row sent
+just before a crash and not yet deleted is sent again after the restart,
+and the server drops that copy because it has the same ``messageId``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import uuid
 
 logger = logging.getLogger(__name__)
 
-# Longer than one attempt with the maximal timeouts, so a live sender keeps
-# its claim; claims are renewed before every attempt.
-CLAIM_LEASE_SECONDS = 120.0
+# The shortest claim lease. A client's lease is also at least twice its
+# connect plus read timeout, and the consumer renews its claim while it
+# waits between retries, so a live sender never loses its rows.
+MIN_CLAIM_LEASE_SECONDS = 120.0
 BUSY_TIMEOUT_MILLISECONDS = 5_000
 
 # Held around every SQLite call, and taken by the fork hooks below, so that
@@ -68,8 +69,11 @@ class Spool:
     its own connection.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, path: str, lease_seconds: float = MIN_CLAIM_LEASE_SECONDS
+    ) -> None:
         self.path = path
+        self._lease_seconds = max(lease_seconds, MIN_CLAIM_LEASE_SECONDS)
         self._pid = os.getpid()
         self._token = f"{self._pid}:{uuid.uuid4().hex[:8]}"
         self._connection: sqlite3.Connection | None = None
@@ -106,7 +110,7 @@ class Spool:
     def claim(self, max_count: int, max_bytes: int) -> list[tuple[int, str]]:
         """Claim the oldest free rows that fit one batch, oldest first."""
         connection = self._connect()
-        stale_before = time.time() - CLAIM_LEASE_SECONDS
+        stale_before = time.time() - self._lease_seconds
         with _sqlite_lock, _transaction(connection):
             rows = connection.execute(
                 "SELECT id, body FROM pug_spool"

@@ -245,8 +245,8 @@ def encode_message(
     """Encode a Segment-spec message from its common fields and ``fields``.
 
     The JSON is assembled from parts, so only the caller's values go
-    through the encoder and the constant ``context.library`` is encoded
-    once per process; that halves the cost of a call.
+    through the encoder. The constant ``context.library`` is encoded once
+    per process. Together this halves the cost of a call.
 
     :param fields: the kind's own fields, already encoded by
         :func:`track_fields` or one of its siblings.

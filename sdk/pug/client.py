@@ -173,7 +173,10 @@ class Client:
         self._accepted_unqueued = 0
         self._consumer: Consumer | None = None
         self._sync_sender: BatchSender | None = None
-        self._spool = Spool(options.spool_path) if options.spool_path else None
+        self._spool = None
+        if options.spool_path:
+            lease = 2 * sum(options.timeouts)
+            self._spool = Spool(options.spool_path, lease_seconds=lease)
 
     def _start_consumer(self) -> Consumer:
         with self._lock:
@@ -563,7 +566,7 @@ class Client:
         return False
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Send everything queued so far and wait for the server's answers.
+        """Send everything queued so far and wait for the server's responses.
 
         :param timeout: seconds to wait; ``None`` waits until done, which
             during an outage can take as long as all retries.

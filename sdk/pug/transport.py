@@ -1,6 +1,6 @@
 """HTTP delivery of batches: gzip, status classification, retries, 413 splits.
 
-The consumer owns retries: urllib3 is told not to retry, so every attempt
+The consumer owns retries: urllib3 is configured not to retry, so every attempt
 gets a fresh ``sentAt`` and the backoff below is the only one.
 """
 
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 # Level 1 compresses a batch of typical events to about an eighth, within
 # 10% of level 6 at under half the CPU (measured on 100-event batches).
 GZIP_LEVEL = 1
-# A Retry-After above this is cut to it, so one answer cannot stall the
+# A Retry-After above this is cut to it, so one response cannot stall the
 # queue for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
 BODY_EXCERPT_CHARS = 500
@@ -42,7 +42,7 @@ RETRYABLE_EXCEPTIONS = (
 
 @dataclasses.dataclass
 class HTTPResult:
-    """What the transport needs from one HTTP response."""
+    """The status, body and ``Retry-After`` of one HTTP response."""
 
     status: int
     body: bytes = b""
@@ -146,7 +146,7 @@ def backoff_delay(
 class BatchResult:
     """The outcome of sending one batch, filled in by :class:`BatchSender`.
 
-    ``kept`` lists the messages to try again later (spool only); every other
+    ``retry_later`` lists the messages to try again later (spool only); every other
     message was delivered, rejected by the server or dropped.
     """
 
@@ -155,7 +155,7 @@ class BatchResult:
     retried: int = 0
     dropped: dict[str, int] = dataclasses.field(default_factory=dict)
     errors: list[tuple[Exception, list[str]]] = dataclasses.field(default_factory=list)
-    kept: list[str] = dataclasses.field(default_factory=list)
+    retry_later: list[str] = dataclasses.field(default_factory=list)
 
     def drop(self, reason: str, error: Exception, messages: list[str]) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + len(messages)
@@ -167,7 +167,7 @@ class BatchSender:
 
     :param wait: sleeps for the given seconds and returns ``True`` when the
         client is shutting down, which ends the retries early.
-    :param keep_on_failure: keep retryable batches in ``BatchResult.kept``
+    :param keep_on_failure: keep retryable batches in ``BatchResult.retry_later``
         when retries run out, in place of dropping them (the spool does so).
     """
 
@@ -286,7 +286,7 @@ class BatchSender:
     ) -> None:
         error = error or DeliveryError("delivery stopped before the first attempt")
         if self._keep_on_failure and reason in ("retries_exhausted", "shutdown"):
-            result.kept.extend(messages)
+            result.retry_later.extend(messages)
             logger.warning(
                 "keeping batch in the spool for later: count=%d error=%s",
                 len(messages),
@@ -347,7 +347,7 @@ def _record_accepted(messages: list[str], body: bytes, result: BatchResult) -> N
 
 
 def _rejected_entries(body: bytes) -> list[dict[str, Any]]:
-    # A 2xx body that is not Pug's answer (an empty body, a proxy page, or
+    # A 2xx body that is not Pug's response (an empty body, a proxy page, or
     # Segment's {}) lists no rejections.
     try:
         answer = json.loads(body) if body else {}

@@ -2,8 +2,8 @@
 
 It speaks just enough of Pug's ingestion API for SDK tests: ``POST
 /v1/batch`` (and any other POST path) is gunzipped, parsed and recorded,
-then answered with a scripted response or with Pug's 200 answer that
-accepts every message. End-to-end tests may reuse it as a stand-in server::
+and gets a scripted response or Pug's 200 response accepting every
+message. End-to-end tests may reuse it as a stand-in server::
 
     with CaptureServer() as server:
         server.respond_with(503, headers={"Retry-After": "0"})
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-# A body builder gets the request's parsed JSON and returns the JSON answer.
+# A body builder gets the request's parsed JSON and returns the JSON response body.
 BodyBuilder = Callable[[Any], Any]
 
 
@@ -70,7 +70,7 @@ class ScriptedResponse:
 
 
 def accept_all(payload: Any) -> dict[str, Any]:
-    """Return Pug's answer accepting every message of a batch."""
+    """Return Pug's 200 response body accepting every message of a batch."""
     batch = payload.get("batch", []) if isinstance(payload, dict) else []
     return {"accepted": len(batch), "duplicates": 0, "rejected": []}
 
