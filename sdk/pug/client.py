@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 DROP_WARNING_INTERVAL_SECONDS = 10.0
 # How often flush() looks at the spool while waiting for it to empty.
 SPOOL_POLL_SECONDS = 0.01
+# A row id above every row of a spool, to count them all.
+_ALL_ROWS = 2**62
 
 # Every client of this process, for the fork and exit hooks. Weak, so that
 # a client the app drops can be collected.
@@ -619,6 +621,8 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         delivered = self.flush(timeout)
         self._closed = True
+        if self._sync_sender is not None:
+            self._sync_sender.close()
         consumer = self._consumer
         if consumer is None or self._pid != os.getpid():
             return
@@ -638,11 +642,15 @@ class Client:
         (repeated HTTP attempts), ``rejected`` (messages the server
         rejected), ``dropped`` (a dict of counts by reason: ``invalid``,
         ``oversize``, ``queue_full``, ``closed``, ``http_error``,
-        ``retries_exhausted``, ``shutdown``, ``internal_error``).
+        ``retries_exhausted``, ``shutdown``, ``internal_error``). With a
+        spool, ``spooled`` counts the messages in the spool file, which
+        ``pending`` does not include.
         """
         counters = self._stats.snapshot()
         counters["queued"] = self._queue.put_count + self._accepted_unqueued
         counters["pending"] = self._pending()
+        if self._spool is not None:
+            counters["spooled"] = self._spool.pending_through(_ALL_ROWS)
         return counters
 
 

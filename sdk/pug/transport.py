@@ -184,6 +184,10 @@ class BatchSender:
         self._wait = wait
         self._keep_on_failure = keep_on_failure
 
+    def close(self) -> None:
+        """Close the transport's connections."""
+        self._transport.close()
+
     def send(self, messages: list[str]) -> BatchResult:
         """Deliver ``messages`` as one batch, splitting it on HTTP 413."""
         result = BatchResult()

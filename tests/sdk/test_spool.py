@@ -78,6 +78,7 @@ def test_spool_keeps_messages_past_max_retries(server, make_client, tmp_path):
     client.track("u-1", "E")
     assert client.flush(0.5) is False
     assert client.stats()["dropped"] == {}
+    assert client.stats()["spooled"] == 1
     assert spooled_rows(path) == 1
     server.set_default(200)
     assert client.flush(5) is True
