@@ -40,7 +40,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     :raises pug_server.config.ConfigError: when a setting is invalid.
     """
     from pug_server import db
-    from pug_server.api import errors, events, health, ingest
+    from pug_server.api import (
+        errors,
+        events,
+        health,
+        ingest,
+        metrics,
+        openapi,
+        pages,
+        persons,
+    )
     from pug_server.config import load_config
 
     settings = load_config(config)
@@ -51,30 +60,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.ensure_schema_if_reachable()
     db.init_app(app)
     errors.register_error_handlers(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(ingest.bp)
-    app.register_blueprint(events.bp)
-    _register_optional_blueprints(app)
-    return app
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    """Register the blueprints of the identity, metrics and page modules."""
-    import importlib
-
-    for module_name in (
-        "pug_server.api.persons",
-        "pug_server.api.metrics",
-        "pug_server.api.openapi",
-        "pug_server.api.pages",
+    for blueprint in (
+        health.bp,
+        ingest.bp,
+        events.bp,
+        persons.bp,
+        metrics.bp,
+        openapi.bp,
+        pages.bp,
     ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.register_blueprint(module.bp)
+        app.register_blueprint(blueprint)
+    return app
 
 
 __all__ = ["create_app"]
