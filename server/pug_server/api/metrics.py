@@ -44,7 +44,27 @@ def _json_body() -> dict[str, Any]:
             "the body must be a JSON object; send Content-Type: application/json",
             code="invalid_json",
         )
+    if _contains_nul(body):
+        raise BadRequestError(
+            "the body contains a NUL character (\\u0000), which cannot be stored: "
+            "remove it from keys, names and values",
+            code="invalid_json",
+        )
     return body
+
+
+def _contains_nul(value: Any) -> bool:
+    """Tell whether a parsed JSON value holds a NUL in any key or string.
+
+    PostgreSQL text and JSONB columns cannot store NUL.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 def _load(schema: Any, data: Any, *, what: str, query: bool = False) -> dict[str, Any]:
