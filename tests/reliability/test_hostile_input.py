@@ -213,3 +213,39 @@ def test_nul_in_stored_column_rejected_alone(api, field):
     assert answer["accepted"] == 1
     assert [entry["index"] for entry in answer["rejected"]] == [1]
     assert len(api.get("/v1/rejected").json()["rejected"]) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/metrics/a%00b",
+        "/v1/metrics/a%00b/tile",
+        "/v1/dashboards/a%00b",
+        "/v1/persons/a%00b",
+        "/v1/groups/team/a%00b",
+        "/v1/events?event=a%00b",
+        "/v1/rejected?message_id=a%00b",
+    ],
+)
+def test_nul_in_url_400(api, path):
+    response = requests.get(
+        api.server.url + path,
+        headers={"Authorization": f"Bearer {api.project.read_key}"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/dashboards", {"key": "k", "name": "n", "north_star": "a\u0000b"}),
+        ("/v1/metrics", {"key": "k", "name": "a\u0000b", "measure": {"type": "events"}}),
+        ("/v1/query", {"measure": {"type": "events", "event": "a\u0000b"}}),
+    ],
+)
+def test_nul_in_metrics_body_400(api, path, body):
+    response = api.post(path, body)
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]

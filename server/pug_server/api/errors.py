@@ -8,12 +8,24 @@ import peewee
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from pug_server.errors import APIError
+from pug_server.errors import APIError, BadRequestError
 
 logger = logging.getLogger(__name__)
 
 
 def register_error_handlers(app) -> None:
+    @app.before_request
+    def reject_nul_in_url():
+        # Ids and filters from the URL reach SQL as text, and PostgreSQL
+        # text cannot hold NUL: psycopg2 raises ValueError, which was a 500.
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if any("\x00" in value for value in values):
+            raise BadRequestError(
+                "the URL contains a NUL character (%00): remove it from the path "
+                "and the query parameters",
+                code="invalid_url",
+            )
+
     @app.errorhandler(APIError)
     def handle_api_error(error: APIError):
         response = jsonify(error.to_dict())
