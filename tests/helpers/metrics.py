@@ -49,7 +49,9 @@ def series_values(tile: dict[str, Any]) -> list[Any]:
 
 def segment_table(tile: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Return ``{segment: (current, previous)}``."""
-    return {row["segment"]: (row["current"], row["previous"]) for row in tile["segments"]}
+    return {
+        row["segment"]: (row["current"], row["previous"]) for row in tile["segments"]
+    }
 
 
 class Store:
@@ -98,7 +100,10 @@ class Store:
                     (PersonTrait.person == person_id) & (PersonTrait.key == key)
                 ).execute()
                 PersonTrait.create(
-                    person=person_id, key=key, value=value, timestamp=dt.datetime(2024, 1, 1)
+                    person=person_id,
+                    key=key,
+                    value=value,
+                    timestamp=dt.datetime(2024, 1, 1),
                 )
 
     def group(self, group_type: str, group_key: str, traits: dict[str, Any]) -> int:
@@ -113,7 +118,10 @@ class Store:
                     (GroupTrait.group == group.id) & (GroupTrait.key == key)
                 ).execute()
                 GroupTrait.create(
-                    group=group.id, key=key, value=value, timestamp=dt.datetime(2024, 1, 1)
+                    group=group.id,
+                    key=key,
+                    value=value,
+                    timestamp=dt.datetime(2024, 1, 1),
                 )
             return group.id
 
@@ -137,4 +145,6 @@ class Store:
         from pug_server.models import Project
 
         with self._bound(), self.database.connection_context():
-            Project.update(timezone=timezone).where(Project.id == self.project_id).execute()
+            Project.update(timezone=timezone).where(
+                Project.id == self.project_id
+            ).execute()

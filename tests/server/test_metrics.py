@@ -113,20 +113,30 @@ def test_unique_groups_uses_membership_at_event_time(api):
 def test_sum_and_average_of_property(api):
     api.send(
         [
-            track("u1", "Paid", "2024-05-13T09:00:00Z", "m1", properties={"amount": 10}),
-            track("u1", "Paid", "2024-05-14T09:00:00Z", "m2", properties={"amount": 2.5}),
+            track(
+                "u1", "Paid", "2024-05-13T09:00:00Z", "m1", properties={"amount": 10}
+            ),
+            track(
+                "u1", "Paid", "2024-05-14T09:00:00Z", "m2", properties={"amount": 2.5}
+            ),
             # A string and a missing amount are not numbers: skipped.
-            track("u2", "Paid", "2024-05-14T09:00:00Z", "m3", properties={"amount": "7"}),
+            track(
+                "u2", "Paid", "2024-05-14T09:00:00Z", "m3", properties={"amount": "7"}
+            ),
             track("u2", "Paid", "2024-05-15T09:00:00Z", "m4"),
         ]
     )
     total = query(
-        api, {"type": "sum", "event": "Paid", "property": "properties.amount"}, at=WEEK_AT
+        api,
+        {"type": "sum", "event": "Paid", "property": "properties.amount"},
+        at=WEEK_AT,
     )
     # 10 + 2.5 = 12.5
     assert total["current"]["value"] == 12.5
     average = query(
-        api, {"type": "average", "event": "Paid", "property": "properties.amount"}, at=WEEK_AT
+        api,
+        {"type": "average", "event": "Paid", "property": "properties.amount"},
+        at=WEEK_AT,
     )
     # (10 + 2.5) / 2 = 6.25
     assert average["current"]["value"] == 6.25
@@ -146,7 +156,11 @@ def test_previous_zero_has_no_relative_change(api):
     api.send([track("u1", "Edit", "2024-05-14T09:00:00Z", "m1")])
     tile = query(api, {"type": "events", "event": "Edit"}, at=WEEK_AT)
     assert tile["previous"]["value"] == 0
-    assert tile["change"] == {"absolute": 1, "relative": None, "relative_reason": "previous_zero"}
+    assert tile["change"] == {
+        "absolute": 1,
+        "relative": None,
+        "relative_reason": "previous_zero",
+    }
 
 
 def test_ratio_reports_numerator_and_denominator(api):
@@ -180,7 +194,11 @@ def test_ratio_reports_numerator_and_denominator(api):
     assert tile["current"]["denominator"] == 4
     assert tile["previous"]["value"] == 0.5
     # The change of a rate is in points: 0.75 - 0.5.
-    assert tile["change"] == {"absolute": 0.25, "relative": None, "relative_reason": "points"}
+    assert tile["change"] == {
+        "absolute": 0.25,
+        "relative": None,
+        "relative_reason": "points",
+    }
 
 
 def test_ratio_empty_denominator_is_null(api):
@@ -201,7 +219,16 @@ def test_ratio_empty_denominator_is_null(api):
         # neq also matches the event without a plan.
         ([{"property": "properties.plan", "op": "neq", "value": "pro"}], 3),
         ([{"property": "properties.plan", "op": "in", "value": ["free", "team"]}], 2),
-        ([{"property": "properties.plan", "op": "not_in", "value": ["free", "team"]}], 3),
+        (
+            [
+                {
+                    "property": "properties.plan",
+                    "op": "not_in",
+                    "value": ["free", "team"],
+                }
+            ],
+            3,
+        ),
         ([{"property": "properties.words", "op": "gt", "value": 5}], 2),
         ([{"property": "properties.words", "op": "gte", "value": 5}], 3),
         ([{"property": "properties.words", "op": "lt", "value": 5}], 1),
@@ -222,16 +249,41 @@ def test_ratio_empty_denominator_is_null(api):
 def test_event_property_filters(api, where, expected):
     api.send(
         [
-            track("u1", "Edit", "2024-05-13T09:00:00Z", "m1",
-                  properties={"plan": "pro", "words": 10, "title": "Report"}),
-            track("u2", "Edit", "2024-05-13T09:00:00Z", "m2",
-                  properties={"plan": "pro", "words": 5, "title": "import", "beta": True}),
-            track("u3", "Edit", "2024-05-13T09:00:00Z", "m3",
-                  properties={"plan": "free", "words": 1, "title": "notes"}),
-            track("u4", "Edit", "2024-05-13T09:00:00Z", "m4",
-                  properties={"plan": "team", "words": "many"}),
-            track("u5", "Edit", "2024-05-13T09:00:00Z", "m5",
-                  properties={"words": 6, "beta": False}),
+            track(
+                "u1",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                "m1",
+                properties={"plan": "pro", "words": 10, "title": "Report"},
+            ),
+            track(
+                "u2",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                "m2",
+                properties={"plan": "pro", "words": 5, "title": "import", "beta": True},
+            ),
+            track(
+                "u3",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                "m3",
+                properties={"plan": "free", "words": 1, "title": "notes"},
+            ),
+            track(
+                "u4",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                "m4",
+                properties={"plan": "team", "words": "many"},
+            ),
+            track(
+                "u5",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                "m5",
+                properties={"words": 6, "beta": False},
+            ),
         ]
     )
     # words > 5: m1 (10), m5 (6); "many" is not a number and never compares.

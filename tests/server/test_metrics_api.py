@@ -62,7 +62,9 @@ def test_metric_replace_and_delete(api):
 
 def test_metric_put_cannot_rename(api):
     create(api, WEEKLY_ACTIVE_TEAMS)
-    response = api.put("/v1/metrics/weekly_active_teams", {**WEEKLY_ACTIVE_TEAMS, "key": "x"})
+    response = api.put(
+        "/v1/metrics/weekly_active_teams", {**WEEKLY_ACTIVE_TEAMS, "key": "x"}
+    )
     assert response.status_code == 422
     assert "does not match" in response.json()["error"]["message"]
 
@@ -81,7 +83,9 @@ def test_metrics_need_read_key(api):
 def test_metric_tile_uses_definition_period(api):
     create(api, {**WEEKLY_ACTIVE_TEAMS, "period": "day"})
     api.send([track("u1", "Edit", "2024-05-14T10:00:00Z", "m1", team="t1")])
-    tile = api.get("/v1/metrics/weekly_active_teams/tile", at="2024-05-14", periods=2).json()
+    tile = api.get(
+        "/v1/metrics/weekly_active_teams/tile", at="2024-05-14", periods=2
+    ).json()
     assert tile["period"] == "day"
     assert tile["metric"] == "weekly_active_teams"
     assert [period["value"] for period in tile["series"]] == [0, 1]
@@ -91,25 +95,61 @@ def test_metric_tile_uses_definition_period(api):
     ("measure", "field", "fragment"),
     [
         ({"type": "visits"}, "type", "invalid measure type 'visits'"),
-        ({"type": "unique_groups", "event": "Edit"}, "group_type", "required for unique_groups"),
+        (
+            {"type": "unique_groups", "event": "Edit"},
+            "group_type",
+            "required for unique_groups",
+        ),
         ({"type": "sum", "event": "Paid"}, "property", "required for sum"),
-        ({"type": "sum", "property": "person.age"}, "property", "use properties.<name>"),
+        (
+            {"type": "sum", "property": "person.age"},
+            "property",
+            "use properties.<name>",
+        ),
         ({"type": "funnel", "steps": ["A"]}, "steps", "use 2 to 10"),
-        ({"type": "funnel", "steps": ["A", "B"], "window": "7 days"}, "window",
-         "invalid duration"),
+        (
+            {"type": "funnel", "steps": ["A", "B"], "window": "7 days"},
+            "window",
+            "invalid duration",
+        ),
         ({"type": "retention", "unit": "team"}, "unit", "use 'person' or 'group:"),
         ({"type": "activation"}, "action", "missing"),
-        ({"type": "events", "where": [{"property": "plan", "op": "eq", "value": 1}]},
-         "where", "invalid property reference 'plan'"),
-        ({"type": "events", "where": [{"property": "properties.plan", "op": "like"}]},
-         "where", "invalid op 'like'"),
-        ({"type": "events", "where": [{"property": "properties.n", "op": "gt", "value": "5"}]},
-         "where", "gt needs a number"),
-        ({"type": "events", "where": [{"property": "group.plan", "op": "is_set"}]},
-         "group_type", "required when a filter references group"),
+        (
+            {"type": "events", "where": [{"property": "plan", "op": "eq", "value": 1}]},
+            "where",
+            "invalid property reference 'plan'",
+        ),
+        (
+            {
+                "type": "events",
+                "where": [{"property": "properties.plan", "op": "like"}],
+            },
+            "where",
+            "invalid op 'like'",
+        ),
+        (
+            {
+                "type": "events",
+                "where": [{"property": "properties.n", "op": "gt", "value": "5"}],
+            },
+            "where",
+            "gt needs a number",
+        ),
+        (
+            {"type": "events", "where": [{"property": "group.plan", "op": "is_set"}]},
+            "group_type",
+            "required when a filter references group",
+        ),
         ({"type": "ratio", "numerator": {"type": "events"}}, "denominator", "missing"),
-        ({"type": "ratio", "numerator": {"type": "events"}, "denominator": {"type": "funnel"}},
-         "denominator", "invalid measure type 'funnel'"),
+        (
+            {
+                "type": "ratio",
+                "numerator": {"type": "events"},
+                "denominator": {"type": "funnel"},
+            },
+            "denominator",
+            "invalid measure type 'funnel'",
+        ),
     ],
 )
 def test_metric_validation_names_field(api, measure, field, fragment):
@@ -127,9 +167,15 @@ def test_metric_validation_names_field(api, measure, field, fragment):
         ({"name": "K", "measure": {"type": "events"}}, "key"),
         ({"key": "bad key!", "name": "K", "measure": {"type": "events"}}, "key"),
         ({"key": "k", "measure": {"type": "events"}}, "name"),
-        ({"key": "k", "name": "K", "period": "year", "measure": {"type": "events"}}, "period"),
+        (
+            {"key": "k", "name": "K", "period": "year", "measure": {"type": "events"}},
+            "period",
+        ),
         ({"key": "k", "name": "K"}, "measure"),
-        ({"key": "k", "name": "K", "measure": {"type": "events"}, "color": "red"}, "color"),
+        (
+            {"key": "k", "name": "K", "measure": {"type": "events"}, "color": "red"},
+            "color",
+        ),
     ],
 )
 def test_metric_validation_top_level_fields(api, body, field):
@@ -197,7 +243,11 @@ def test_injection_in_property_name_rejected(api, name):
     assert "invalid property name" in response.json()["error"]["message"]
     segment = api.post(
         "/v1/query",
-        {"measure": {"type": "events"}, "at": "2024-05-13", "segment_by": f"person.{name}"},
+        {
+            "measure": {"type": "events"},
+            "at": "2024-05-13",
+            "segment_by": f"person.{name}",
+        },
     )
     # POST /v1/query carries its tile parameters in the body: 422 like a definition.
     assert segment.status_code == 422
@@ -214,7 +264,9 @@ def test_injection_in_property_name_rejected(api, name):
     ],
 )
 def test_injection_in_values_matches_nothing(api, value):
-    api.send([track("u1", "Edit", "2024-05-13T10:00:00Z", "m1", properties={"plan": "pro"})])
+    api.send(
+        [track("u1", "Edit", "2024-05-13T10:00:00Z", "m1", properties={"plan": "pro"})]
+    )
     for op in ("eq", "contains"):
         measure = {
             "type": "events",
@@ -225,19 +277,29 @@ def test_injection_in_values_matches_nothing(api, value):
         assert response.status_code == 200, response.text
         assert response.json()["current"]["value"] == 0
     # The event is still there.
-    everything = api.post("/v1/query", {"measure": {"type": "events"}, "at": "2024-05-13"})
+    everything = api.post(
+        "/v1/query", {"measure": {"type": "events"}, "at": "2024-05-13"}
+    )
     assert everything.json()["current"]["value"] == 1
 
 
 def test_spaces_and_dots_in_property_names(api):
     api.send(
         [
-            track("u1", "Edit", "2024-05-13T10:00:00Z", "m1",
-                  properties={"plan name": "pro", "a.b": 1, "$os": "ios"}),
+            track(
+                "u1",
+                "Edit",
+                "2024-05-13T10:00:00Z",
+                "m1",
+                properties={"plan name": "pro", "a.b": 1, "$os": "ios"},
+            ),
         ]
     )
-    for reference, value in (("properties.plan name", "pro"), ("properties.a.b", 1),
-                             ("properties.$os", "ios")):
+    for reference, value in (
+        ("properties.plan name", "pro"),
+        ("properties.a.b", 1),
+        ("properties.$os", "ios"),
+    ):
         measure = {
             "type": "events",
             "where": [{"property": reference, "op": "eq", "value": value}],
@@ -285,7 +347,10 @@ def test_dashboard_tiles_share_parameters(api):
         ]
     )
     dashboard = api.get(
-        "/v1/dashboards/north_star", at="2024-05-13", periods=4, timezone="Europe/Berlin"
+        "/v1/dashboards/north_star",
+        at="2024-05-13",
+        periods=4,
+        timezone="Europe/Berlin",
     ).json()
     assert dashboard["key"] == "north_star"
     north_star = dashboard["north_star"]
@@ -316,7 +381,9 @@ def test_dashboard_unknown_metric_rejected(api):
     create(api, WEEKLY_ACTIVE_TEAMS)
     response = api.post("/v1/dashboards", {**DASHBOARD, "inputs": ["missing_metric"]})
     assert response.status_code == 422
-    assert response.json()["error"]["details"] == {"inputs": ["unknown metric 'missing_metric'"]}
+    assert response.json()["error"]["details"] == {
+        "inputs": ["unknown metric 'missing_metric'"]
+    }
 
 
 def test_dashboard_duplicate_key_conflicts(api):

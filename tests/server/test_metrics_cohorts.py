@@ -124,7 +124,12 @@ def send_signups(api):
 
 def test_activation_share_of_cohort(api):
     send_signups(api)
-    measure = {"type": "activation", "start": "Signed Up", "action": "Created", "within": "7d"}
+    measure = {
+        "type": "activation",
+        "start": "Signed Up",
+        "action": "Created",
+        "within": "7d",
+    }
     tile = query(api, measure, at=WEEK_AT, as_of="2024-06-01T00:00:00Z")
     # Cohort {u1, u2, u4}; activated {u1, u4}: 2 / 3.
     assert tile["current"]["denominator"] == 3
@@ -150,7 +155,12 @@ def send_activity(api):
             track("u1", "Edit", "2024-05-01T10:00:00Z", "w0-1", team="t1"),
             *[
                 track(user, "Edit", "2024-05-07T10:00:00Z", f"w1-{user}", team=team)
-                for user, team in (("u1", "t1"), ("u2", "t1"), ("u3", "t2"), ("u4", "t2"))
+                for user, team in (
+                    ("u1", "t1"),
+                    ("u2", "t1"),
+                    ("u3", "t2"),
+                    ("u4", "t2"),
+                )
             ],
             *[
                 track(user, "Edit", "2024-05-14T10:00:00Z", f"w2-{user}", team=team)
@@ -168,12 +178,18 @@ def test_retention_of_previous_week(api):
     assert tile["current"]["denominator"] == 4
     # Week of 05-06 against 04-29: {u1} -> u1 stays = 1 / 1.
     assert tile["previous"]["value"] == 1.0
-    assert tile["change"] == {"absolute": -0.5, "relative": None, "relative_reason": "points"}
+    assert tile["change"] == {
+        "absolute": -0.5,
+        "relative": None,
+        "relative_reason": "points",
+    }
 
 
 def test_churn_of_teams(api):
     send_activity(api)
-    tile = query(api, {"type": "churn", "event": "Edit", "unit": "group:team"}, at=WEEK_AT)
+    tile = query(
+        api, {"type": "churn", "event": "Edit", "unit": "group:team"}, at=WEEK_AT
+    )
     # Teams active 05-06 week: t1, t2; this week t1 (and new t3): t2 churned.
     assert tile["current"]["value"] == 0.5
     assert tile["current"]["numerator"] == 1
@@ -199,7 +215,9 @@ def test_churn_segments_by_person_trait(api):
         store.person_traits("u3", {"plan": "free"})
     finally:
         store.close()
-    tile = query(api, {"type": "churn", "event": "Edit"}, at=WEEK_AT, segment_by="person.plan")
+    tile = query(
+        api, {"type": "churn", "event": "Edit"}, at=WEEK_AT, segment_by="person.plan"
+    )
     rows = segment_table(tile)
     # pro: u1 stays, u2 churns = 0.5; free: u3 stays = 0; u4 (none) churns = 1.
     assert rows["pro"][0] == 0.5

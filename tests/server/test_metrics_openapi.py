@@ -51,8 +51,18 @@ def test_openapi_persons_endpoints_when_present(document):
 def test_openapi_tile_parameters_from_schema(document):
     parameters = document["paths"]["/v1/metrics/{key}/tile"]["get"]["parameters"]
     names = {parameter["name"] for parameter in parameters}
-    assert {"key", "period", "at", "compare", "timezone", "week_start", "segment_by"} <= names
-    compare = next(parameter for parameter in parameters if parameter["name"] == "compare")
+    assert {
+        "key",
+        "period",
+        "at",
+        "compare",
+        "timezone",
+        "week_start",
+        "segment_by",
+    } <= names
+    compare = next(
+        parameter for parameter in parameters if parameter["name"] == "compare"
+    )
     assert compare["schema"]["enum"] == ["previous", "previous_to_date", "year", "none"]
 
 
@@ -60,7 +70,9 @@ def test_openapi_tile_response_schema(document):
     response = document["paths"]["/v1/metrics/{key}/tile"]["get"]["responses"]["200"]
     reference = response["content"]["application/json"]["schema"]["$ref"]
     tile = document["components"]["schemas"][reference.rpartition("/")[2]]
-    assert {"current", "previous", "change", "series", "segments"} <= set(tile["properties"])
+    assert {"current", "previous", "change", "series", "segments"} <= set(
+        tile["properties"]
+    )
 
 
 def test_openapi_metric_request_schema(document):

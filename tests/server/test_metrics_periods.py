@@ -23,9 +23,7 @@ def duration_hours(period: dict) -> float:
 
 
 def send_days(api, days: list[str]) -> None:
-    api.send(
-        [track("u1", "Edit", f"{day}T12:00:00Z", f"m-{day}") for day in days]
-    )
+    api.send([track("u1", "Edit", f"{day}T12:00:00Z", f"m-{day}") for day in days])
 
 
 CLIPPED_DAYS = [
@@ -175,9 +173,7 @@ def test_previous_to_date_cuts_comparison(api):
 
 def test_previous_compares_whole_period(api):
     send_days(api, ["2024-05-06", "2024-05-10", "2024-05-13"])
-    tile = query(
-        api, EDITS, at="2024-05-15", as_of="2024-05-15T12:00:00Z", periods=1
-    )
+    tile = query(api, EDITS, at="2024-05-15", as_of="2024-05-15T12:00:00Z", periods=1)
     assert tile["previous"]["value"] == 2
     assert tile["previous"]["complete"] is True
     assert tile["previous"]["end"] == "2024-05-13T00:00:00+00:00"

@@ -15,16 +15,25 @@ WEEK_AT = "2024-05-13"
 def test_breakdown_absent_null_and_empty(api):
     api.send(
         [
-            track("u1", "Edit", "2024-05-13T09:00:00Z", "m1", properties={"plan": "pro"}),
+            track(
+                "u1", "Edit", "2024-05-13T09:00:00Z", "m1", properties={"plan": "pro"}
+            ),
             track("u2", "Edit", "2024-05-13T09:00:00Z", "m2", properties={"plan": ""}),
-            track("u3", "Edit", "2024-05-13T09:00:00Z", "m3", properties={"plan": None}),
+            track(
+                "u3", "Edit", "2024-05-13T09:00:00Z", "m3", properties={"plan": None}
+            ),
             track("u4", "Edit", "2024-05-13T09:00:00Z", "m4", properties={}),
             track("u5", "Edit", "2024-05-13T09:00:00Z", "m5"),
-            track("u6", "Edit", "2024-05-06T09:00:00Z", "m6", properties={"plan": "pro"}),
+            track(
+                "u6", "Edit", "2024-05-06T09:00:00Z", "m6", properties={"plan": "pro"}
+            ),
         ]
     )
     tile = query(
-        api, {"type": "events", "event": "Edit"}, at=WEEK_AT, segment_by="properties.plan"
+        api,
+        {"type": "events", "event": "Edit"},
+        at=WEEK_AT,
+        segment_by="properties.plan",
     )
     rows = segment_table(tile)
     # An empty string is a value of its own; null and absent are (none).
@@ -38,11 +47,16 @@ def test_breakdown_numbers_and_booleans_as_text(api):
         [
             track("u1", "Edit", "2024-05-13T09:00:00Z", "m1", properties={"seats": 3}),
             track("u2", "Edit", "2024-05-13T09:00:00Z", "m2", properties={"seats": 3}),
-            track("u3", "Edit", "2024-05-13T09:00:00Z", "m3", properties={"seats": True}),
+            track(
+                "u3", "Edit", "2024-05-13T09:00:00Z", "m3", properties={"seats": True}
+            ),
         ]
     )
     tile = query(
-        api, {"type": "events", "event": "Edit"}, at=WEEK_AT, segment_by="properties.seats"
+        api,
+        {"type": "events", "event": "Edit"},
+        at=WEEK_AT,
+        segment_by="properties.seats",
     )
     assert segment_table(tile) == {"3": (2, 0), "true": (1, 0)}
 
@@ -50,9 +64,15 @@ def test_breakdown_numbers_and_booleans_as_text(api):
 def test_event_property_person_in_two_rows(api):
     api.send(
         [
-            track("u1", "Edit", "2024-05-13T09:00:00Z", "m1", properties={"device": "ios"}),
-            track("u1", "Edit", "2024-05-14T09:00:00Z", "m2", properties={"device": "web"}),
-            track("u2", "Edit", "2024-05-14T09:00:00Z", "m3", properties={"device": "web"}),
+            track(
+                "u1", "Edit", "2024-05-13T09:00:00Z", "m1", properties={"device": "ios"}
+            ),
+            track(
+                "u1", "Edit", "2024-05-14T09:00:00Z", "m2", properties={"device": "web"}
+            ),
+            track(
+                "u2", "Edit", "2024-05-14T09:00:00Z", "m3", properties={"device": "web"}
+            ),
         ]
     )
     tile = query(
@@ -70,7 +90,13 @@ def test_segment_limit_groups_rest_as_other(api):
     plans = ["a", "a", "a", "b", "b", "c", "d"]
     api.send(
         [
-            track(f"u{n}", "Edit", "2024-05-13T09:00:00Z", f"m{n}", properties={"plan": plan})
+            track(
+                f"u{n}",
+                "Edit",
+                "2024-05-13T09:00:00Z",
+                f"m{n}",
+                properties={"plan": plan},
+            )
             for n, plan in enumerate(plans)
         ]
         # u0 again with plan d: one more person-event in "d".
@@ -112,7 +138,10 @@ def test_person_trait_rows_reconcile(api):
     finally:
         store.close()
     tile = query(
-        api, {"type": "unique_persons", "event": "Edit"}, at=WEEK_AT, segment_by="person.role"
+        api,
+        {"type": "unique_persons", "event": "Edit"},
+        at=WEEK_AT,
+        segment_by="person.role",
     )
     rows = segment_table(tile)
     assert rows == {"admin": (1, 1), "member": (1, 0), "(none)": (1, 0)}
@@ -154,11 +183,34 @@ def test_weekly_active_teams_by_group_plan(api):
 def test_ratio_segments_carry_both_sides(api):
     api.send(
         [
-            track("u1", "Invite Sent", "2024-05-13T09:00:00Z", "m1", properties={"via": "email"}),
-            track("u2", "Invite Sent", "2024-05-13T09:00:00Z", "m2", properties={"via": "email"}),
-            track("u3", "Invite Sent", "2024-05-13T09:00:00Z", "m3", properties={"via": "link"}),
-            track("u4", "Invite Accepted", "2024-05-14T09:00:00Z", "m4",
-                  properties={"via": "email"}),
+            track(
+                "u1",
+                "Invite Sent",
+                "2024-05-13T09:00:00Z",
+                "m1",
+                properties={"via": "email"},
+            ),
+            track(
+                "u2",
+                "Invite Sent",
+                "2024-05-13T09:00:00Z",
+                "m2",
+                properties={"via": "email"},
+            ),
+            track(
+                "u3",
+                "Invite Sent",
+                "2024-05-13T09:00:00Z",
+                "m3",
+                properties={"via": "link"},
+            ),
+            track(
+                "u4",
+                "Invite Accepted",
+                "2024-05-14T09:00:00Z",
+                "m4",
+                properties={"via": "email"},
+            ),
         ]
     )
     measure = {

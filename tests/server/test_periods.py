@@ -7,14 +7,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pug_server.services.metrics.periods import Calendar, parse_at, resolve_window, resolve_zone
+from pug_server.services.metrics.periods import (
+    Calendar,
+    parse_at,
+    resolve_window,
+    resolve_zone,
+)
 
 UTC = dt.timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def hours(item) -> float:
-    return (item.end.astimezone(UTC) - item.start.astimezone(UTC)).total_seconds() / 3600
+    return (
+        item.end.astimezone(UTC) - item.start.astimezone(UTC)
+    ).total_seconds() / 3600
 
 
 def test_day_berlin_spring_forward_is_23_hours():
@@ -87,7 +94,9 @@ def test_month_shift_back_across_year():
 def test_window_default_is_last_complete_period():
     calendar = Calendar("week", UTC)
     as_of = dt.datetime(2024, 5, 15, 9, 0, tzinfo=UTC)
-    window = resolve_window(calendar, at=None, as_of=as_of, periods=3, compare="previous")
+    window = resolve_window(
+        calendar, at=None, as_of=as_of, periods=3, compare="previous"
+    )
     assert window.current.start.date() == dt.date(2024, 5, 6)
     assert window.current.complete(as_of)
     assert [item.start.date() for item in window.series] == [
@@ -103,7 +112,9 @@ def test_window_previous_to_date_cuts_previous():
     calendar = Calendar("week", UTC)
     as_of = dt.datetime(2024, 5, 15, 9, 0, tzinfo=UTC)
     at = dt.datetime(2024, 5, 15, tzinfo=UTC)
-    window = resolve_window(calendar, at=at, as_of=as_of, periods=2, compare="previous_to_date")
+    window = resolve_window(
+        calendar, at=at, as_of=as_of, periods=2, compare="previous_to_date"
+    )
     assert window.comparison.start.isoformat() == "2024-05-06T00:00:00+00:00"
     assert window.comparison.end.isoformat() == "2024-05-08T09:00:00+00:00"
     # 57 of 168 hours elapsed.

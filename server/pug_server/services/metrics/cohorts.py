@@ -43,7 +43,7 @@ def _scan(
         where=list(measure.get("where") or []),
         group_type=measure_group_type(measure),
         segment=context.segment if segment else None,
-        need_person=True,
+        need_person=measure["unit"] == "person",
         need_group=measure["unit"].startswith("group:"),
     )
 
@@ -57,10 +57,11 @@ def _activation_rows(
     last_end = max(item.end_utc for item in ranges)
     buckets = ranges_table(ranges)
     # The start scan has no lower bound: a unit belongs to the cohort of the
-    # range that holds its first start event ever.
+    # range that contains its first start event ever.
     starts = build_scan(
         _scan(measure, context, measure.get("start"), None, last_end, segment=segment),
         "starts",
+        plan="materialize",
     )
     actions = build_scan(
         _scan(
@@ -72,6 +73,7 @@ def _activation_rows(
             segment=False,
         ),
         "actions",
+        plan="materialize",
     )
     sql = (
         f"WITH {buckets.sql}, {starts.sql}, {actions.sql}, "
@@ -121,13 +123,16 @@ def _retention_rows(
             min(item.start_utc for item in every),
             max(item.end_utc for item in every),
             segment=segment,
-        )
+        ),
+        plan="inline",
     )
     sql = (
         f"WITH {buckets.sql}, {pairs.sql}, {events.sql}, "
+        # Rows without a unit stay in: COUNT(DISTINCT) skips NULL and the
+        # join never matches it, and a WHERE would evaluate the inlined
+        # group attribution a second time per event.
         f"act AS (SELECT DISTINCT b.idx AS idx, evf.{column} AS unit, evf.seg AS seg "
-        "FROM b JOIN evf ON evf.at >= b.start_at AND evf.at < b.end_at "
-        f"WHERE evf.{column} IS NOT NULL) "
+        "FROM b JOIN evf ON evf.at >= b.start_at AND evf.at < b.end_at) "
         "SELECT p.cur, a.seg, COUNT(DISTINCT a.unit), COUNT(DISTINCT c.unit) "
         "FROM pairs p JOIN act a ON a.idx = p.base "
         "LEFT JOIN act c ON c.idx = p.cur AND c.unit = a.unit GROUP BY p.cur, a.seg"

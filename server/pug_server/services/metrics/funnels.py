@@ -98,11 +98,11 @@ def _query(
         where=list(measure.get("where") or []),
         group_type=measure_group_type(measure),
         segment=context.segment if segment else None,
-        need_person=True,
+        need_person=measure["unit"] == "person",
         need_group=measure["unit"].startswith("group:"),
     )
     buckets = ranges_table(ranges)
-    events = build_scan(scan)
+    events = build_scan(scan, plan="materialize")
     chain, chain_params = _step_ctes(steps, measure["unit"], window)
     counts = " UNION ALL ".join(
         f"SELECT {step} AS step, idx, seg, COUNT(*) AS units FROM s{step} GROUP BY idx, seg"

@@ -104,13 +104,17 @@ def simple_values(
 
 
 def simple_segments(
-    measure: dict[str, Any], context: Context, ranges: Sequence[Range]
+    measure: dict[str, Any],
+    context: Context,
+    ranges: Sequence[Range],
+    keep: list[str] | None = None,
 ) -> dict[str, dict[int, Any]]:
     """Return ``{segment: {range index: value}}`` for the segment dimension.
 
     Values beyond ``segment_limit`` (ranked by the first range, then the
     second, then by name) are counted again together as ``(other)``, with
     one distinct count, so a unit in several of them counts once there.
+    *keep* names the values to keep instead of ranking them.
     """
     kind = measure["type"]
     buckets = ranges_table(ranges)
@@ -126,14 +130,16 @@ def simple_segments(
     for index, segment, value in rows:
         name = NONE if segment is None else segment
         table.setdefault(name, {})[index] = value
-    kept = rank_segments(table, context.segment_limit)
-    rest = len(table) - len(kept) - (NONE in table)
+    kept = rank_segments(table, context.segment_limit) if keep is None else keep
+    rest = len([name for name in table if name not in kept and name != NONE])
     ordered = {name: table[name] for name in [*kept, NONE] if name in table}
     if rest:
-        placeholders = ", ".join("?" for _ in kept) or "NULL"
+        condition = "evf.seg IS NOT NULL"
+        if kept:
+            condition += f" AND evf.seg NOT IN ({', '.join('?' for _ in kept)})"
         other_rows = run(
-            head + f"SELECT b.idx, {AGGREGATES[kind]} {join} WHERE evf.seg IS NOT NULL "
-            f"AND evf.seg NOT IN ({placeholders}) GROUP BY b.idx",
+            head + f"SELECT b.idx, {AGGREGATES[kind]} {join} WHERE {condition} "
+            "GROUP BY b.idx",
             buckets.params + events.params + kept,
         )
         ordered[OTHER] = dict(other_rows)
@@ -178,8 +184,10 @@ def ratio_values(
 def ratio_segments(
     measure: dict[str, Any], context: Context, ranges: Sequence[Range]
 ) -> dict[str, dict[int, dict[str, Any]]]:
-    numerators = simple_segments(measure["numerator"], context, ranges)
+    # The denominator ranks the values, so both sides share one (other).
     denominators = simple_segments(measure["denominator"], context, ranges)
+    kept = [name for name in denominators if name not in (NONE, OTHER)]
+    numerators = simple_segments(measure["numerator"], context, ranges, keep=kept)
     names = list(dict.fromkeys([*denominators, *numerators]))
     empty = dict.fromkeys(range(len(ranges)), 0)
     table: dict[str, dict[int, dict[str, Any]]] = {}

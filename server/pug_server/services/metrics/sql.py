@@ -56,8 +56,8 @@ def add_seconds(column: str, seconds: int) -> str:
     seconds = int(seconds)
     if postgres():
         return f"({column} + {seconds} * interval '1 second')"
-    # Millisecond text precision; stored micro-seconds compare one digit-run
-    # longer, which is off by less than a millisecond at the window's end.
+    # NOTE: strftime's %f keeps milliseconds only, so on SQLite a window
+    # can end up to one millisecond early.
     return f"strftime('%Y-%m-%d %H:%M:%f', {column}, '+{seconds} seconds')"
 
 
@@ -90,7 +90,7 @@ class JsonValue:
     """A JSON value in a row: an event property or a trait's stored value.
 
     ``document`` is the SQL of a JSON column; ``key`` is the top-level key
-    inside it, or ``None`` when the column holds the value itself (traits).
+    inside it, or ``None`` when the column is the value itself (traits).
     """
 
     document: str
@@ -226,7 +226,12 @@ def values_table(
 
 def run(sql: str, params: Sequence[Any]) -> list[tuple]:
     """Execute *sql* written with ``?`` placeholders and return every row."""
-    if postgres():
-        sql = sql.replace("?", "%s")
-    cursor = database.execute_sql(sql, list(params))
-    return list(cursor.fetchall())
+    if not postgres():
+        return list(database.execute_sql(sql, list(params)).fetchall())
+    with database.atomic():
+        # The correlated membership lookups inflate the planner's cost
+        # estimate past jit_above_cost, and compiling the plan then takes
+        # longer than running it (about 0.5 s of 0.6 s on 50,000 events).
+        database.execute_sql("SET LOCAL jit = off")
+        cursor = database.execute_sql(sql.replace("?", "%s"), list(params))
+        return list(cursor.fetchall())
