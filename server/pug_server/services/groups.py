@@ -15,9 +15,12 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from peewee import Tuple, fn
+from peewee import fn
 
-from pug_server.models import Group, GroupMembership, GroupTrait
+from pug_server.db import database
+from pug_server.models import GroupMembership, GroupTrait
+from pug_server.models.base import utcnow
+from pug_server.services import _sql
 from pug_server.services._traits import TraitWrite, upsert_traits, writes_from_traits
 
 if TYPE_CHECKING:
@@ -73,7 +76,7 @@ def apply_group_messages(
         return
     group_ids = _upsert_groups(project_id, refs)
     trait_writes: list[TraitWrite] = []
-    call_rows: list[dict[str, Any]] = []
+    call_rows: list[tuple[Any, ...]] = []
     for message, ref in calls:
         found, skipped = writes_from_traits(
             group_ids[ref], message.message.get("traits"), message.timestamp
@@ -90,9 +93,7 @@ def apply_group_messages(
     context_rows = _first_context_memberships(
         project_id, named, person_ids, group_ids, call_rows
     )
-    rows = call_rows + context_rows
-    for start in range(0, len(rows), 500):
-        GroupMembership.insert_many(rows[start : start + 500]).execute()
+    _insert_memberships(call_rows + context_rows)
 
 
 def _collect(
@@ -124,25 +125,54 @@ def _collect(
 
 
 def _upsert_groups(project_id: int, refs: set[GroupRef]) -> dict[GroupRef, int]:
-    """Create the groups not stored yet and return the id of every group."""
-    ordered = sorted(refs)
-    rows = [
-        {Group.project: project_id, Group.group_type: t, Group.group_key: k}
-        for t, k in ordered
-    ]
-    ids: dict[GroupRef, int] = {}
-    for start in range(0, len(rows), 500):
-        Group.insert_many(rows[start : start + 500]).on_conflict_ignore().execute()
-        chunk = ordered[start : start + 500]
-        query = (
-            Group.select(Group.id, Group.group_type, Group.group_key)
-            .where(
-                Group.project == project_id,
-                Tuple(Group.group_type, Group.group_key).in_(chunk),
-            )
-            .tuples()
+    """Create the groups not stored yet and return the id of every group.
+
+    Most batches name groups that exist already, so the ids are read first
+    and only the missing groups are inserted.
+    """
+    ids = _stored_group_ids(project_id, refs)
+    missing = sorted(refs - ids.keys())
+    if not missing:
+        return ids
+    marker = _sql.param()
+    now = utcnow()
+    for chunk in _sql.chunks(missing):
+        params: list[Any] = []
+        for group_type, group_key in chunk:
+            params.extend((project_id, group_type, group_key, now))
+        rows = _sql.fetch_all(
+            "INSERT INTO groups (project_id, group_type, group_key, created_at) "
+            f"VALUES {_sql.values_rows(len(chunk), 4, marker)} "
+            "ON CONFLICT DO NOTHING RETURNING id, group_type, group_key",
+            params,
         )
-        ids.update({(t, k): group_id for group_id, t, k in query})
+        ids.update({(t, k): group_id for group_id, t, k in rows})
+    if len(ids) < len(refs):
+        # Another transaction created some of them between the read and
+        # the insert (PostgreSQL); its rows are visible once it commits.
+        ids.update(_stored_group_ids(project_id, refs - ids.keys()))
+    return ids
+
+
+def _stored_group_ids(project_id: int, refs: set[GroupRef]) -> dict[GroupRef, int]:
+    """Return the id of each of *refs* that is stored, with one SELECT per 500."""
+    ids: dict[GroupRef, int] = {}
+    marker = _sql.param()
+    for chunk in _sql.chunks(sorted(refs)):
+        types = sorted({group_type for group_type, _ in chunk})
+        keys = sorted({group_key for _, group_key in chunk})
+        rows = _sql.fetch_all(
+            "SELECT id, group_type, group_key FROM groups "
+            f"WHERE project_id = {marker} "
+            f"AND group_type IN ({_sql.markers(len(types), marker)}) "
+            f"AND group_key IN ({_sql.markers(len(keys), marker)})",
+            [project_id, *types, *keys],
+        )
+        # The two IN lists match every pairing of a type and a key, so
+        # pairs the batch did not name are dropped here.
+        ids.update(
+            {(t, k): group_id for group_id, t, k in rows if (t, k) in refs}
+        )
     return ids
 
 
@@ -152,14 +182,24 @@ def _membership(
     group_id: int,
     ref: GroupRef,
     message: ParsedMessage,
-) -> dict[str, Any]:
-    return {
-        GroupMembership.project: project_id,
-        GroupMembership.person: person_id,
-        GroupMembership.group: group_id,
-        GroupMembership.group_type: ref[0],
-        GroupMembership.timestamp: message.timestamp,
-    }
+) -> tuple[Any, ...]:
+    """Return a membership row in :data:`_MEMBERSHIP_COLUMNS` order."""
+    return (project_id, person_id, group_id, ref[0], message.timestamp)
+
+
+_MEMBERSHIP_COLUMNS = ("project_id", "person_id", "group_id", "group_type", "timestamp")
+
+
+def _insert_memberships(rows: list[tuple[Any, ...]]) -> None:
+    marker = _sql.param()
+    columns = ", ".join(_MEMBERSHIP_COLUMNS)
+    for chunk in _sql.chunks(rows):
+        params = [value for row in chunk for value in row]
+        database.execute_sql(
+            f"INSERT INTO group_membership ({columns}) "
+            f"VALUES {_sql.values_rows(len(chunk), len(_MEMBERSHIP_COLUMNS), marker)}",
+            params,
+        )
 
 
 def _first_context_memberships(
@@ -167,8 +207,8 @@ def _first_context_memberships(
     named: list[tuple[ParsedMessage, GroupRef]],
     person_ids: dict[str, int | None],
     group_ids: dict[GroupRef, int],
-    call_rows: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
+    call_rows: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
     """Return membership rows for context names earlier than any stored one."""
     earliest: dict[tuple[int, int], tuple[ParsedMessage, GroupRef]] = {}
     for message, ref in named:
@@ -182,9 +222,8 @@ def _first_context_memberships(
     if not earliest:
         return []
     known = _stored_first_joins(list(earliest))
-    for row in call_rows:
-        slot = (row[GroupMembership.person], row[GroupMembership.group])
-        stamp = row[GroupMembership.timestamp]
+    for _, person_id, group_id, _, stamp in call_rows:
+        slot = (person_id, group_id)
         if slot in known and known[slot] <= stamp:
             continue
         known[slot] = stamp
@@ -199,28 +238,26 @@ def _first_context_memberships(
 def _stored_first_joins(
     slots: list[tuple[int, int]],
 ) -> dict[tuple[int, int], dt.datetime]:
-    """Return the earliest stored membership time per (person id, group id)."""
+    """Return the earliest stored membership time per (person id, group id).
+
+    One SELECT per 500 persons; the pairs outside *slots* that the IN lists
+    also match are dropped.
+    """
+    wanted = set(slots)
     found: dict[tuple[int, int], dt.datetime] = {}
-    persons = sorted({person_id for person_id, _ in slots})
     group_keys = sorted({group_id for _, group_id in slots})
-    query = (
-        GroupMembership.select(
-            GroupMembership.person,
-            GroupMembership.group,
-            fn.MIN(GroupMembership.timestamp),
+    marker = _sql.param()
+    for persons in _sql.chunks(sorted({person_id for person_id, _ in slots})):
+        rows = _sql.fetch_all(
+            "SELECT person_id, group_id, MIN(timestamp) FROM group_membership "
+            f"WHERE person_id IN ({_sql.markers(len(persons), marker)}) "
+            f"AND group_id IN ({_sql.markers(len(group_keys), marker)}) "
+            "GROUP BY person_id, group_id",
+            [*persons, *group_keys],
         )
-        .where(
-            GroupMembership.person.in_(persons),
-            GroupMembership.group.in_(group_keys),
-        )
-        .group_by(GroupMembership.person, GroupMembership.group)
-        .tuples()
-    )
-    for person_id, group_id, first in query:
-        if isinstance(first, str):
-            # SQLite returns MIN() over a datetime column as its text form.
-            first = dt.datetime.fromisoformat(first)
-        found[(person_id, group_id)] = first
+        for person_id, group_id, first in rows:
+            if (person_id, group_id) in wanted:
+                found[(person_id, group_id)] = _sql.to_datetime(first)
     return found
 
 

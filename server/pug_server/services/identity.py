@@ -17,7 +17,7 @@ from typing import Any
 from pug_server.db import database, is_postgres
 from pug_server.errors import UnavailableError
 from pug_server.models import Event, Person, PersonDistinctId, PersonMerge, PersonTrait
-from pug_server.services import groups
+from pug_server.services import _sql, groups
 from pug_server.services._identity_plan import (
     REASON_ADMIN,
     ParsedMessage,
@@ -102,29 +102,24 @@ def _lock_ids(project_id: int, distinct_ids: Iterable[str]) -> None:
 
 
 def _load(project_id: int, distinct_ids: list[str]) -> dict[str, StoredId]:
-    """Read the stored person of each id with one SELECT."""
-    query = (
-        PersonDistinctId.select(
-            PersonDistinctId.distinct_id,
-            PersonDistinctId.is_user_id,
-            Person.id,
-            Person.identified,
-        )
-        .join(Person)
-        .where(
-            PersonDistinctId.project == project_id,
-            PersonDistinctId.distinct_id.in_(distinct_ids),
-        )
-        .tuples()
-    )
+    """Read the stored person of each id with one SELECT per 500 ids."""
     persons: dict[int, PlanPerson] = {}
     stored: dict[str, StoredId] = {}
-    for distinct_id, is_user_id, person_id, identified in query:
-        person = persons.get(person_id)
-        if person is None:
-            person = PlanPerson(person_id, bool(identified), bool(identified))
-            persons[person_id] = person
-        stored[distinct_id] = StoredId(person, bool(is_user_id))
+    marker = _sql.param()
+    for chunk in _sql.chunks(distinct_ids):
+        rows = _sql.fetch_all(
+            "SELECT d.distinct_id, d.is_user_id, p.id, p.identified "
+            "FROM person_distinct_id AS d JOIN person AS p ON p.id = d.person_id "
+            f"WHERE d.project_id = {marker} "
+            f"AND d.distinct_id IN ({_sql.markers(len(chunk), marker)})",
+            [project_id, *chunk],
+        )
+        for distinct_id, is_user_id, person_id, identified in rows:
+            person = persons.get(person_id)
+            if person is None:
+                person = PlanPerson(person_id, bool(identified), bool(identified))
+                persons[person_id] = person
+            stored[distinct_id] = StoredId(person, bool(is_user_id))
     return stored
 
 
