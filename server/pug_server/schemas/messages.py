@@ -62,8 +62,23 @@ class Timestamp(fields.Field):
         return parsed.astimezone(dt.timezone.utc)
 
 
+class JSONObject(fields.Dict):
+    """A JSON object with string keys: ``properties``, ``traits``, ``context``.
+
+    Loading each key through the key field cost one field load per key of
+    every message. A dict whose keys are all strings, which is every object
+    ``json.loads`` returns, is copied as it is; anything else takes
+    :class:`~marshmallow.fields.Dict`'s path and gets its errors.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is dict and all(type(key) is str for key in value):
+            return dict(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _mapping(**kwargs) -> fields.Dict:
-    return fields.Dict(
+    return JSONObject(
         keys=fields.String(),
         error_messages={"invalid": "must be a JSON object, for example {{}}"},
         **kwargs,

@@ -251,7 +251,10 @@ def _stored_first_joins(
         rows = _sql.fetch_all(
             "SELECT person_id, group_id, MIN(timestamp) FROM group_membership "
             f"WHERE person_id IN ({_sql.markers(len(persons), marker)}) "
-            f"AND group_id IN ({_sql.markers(len(group_keys), marker)}) "
+            # The unary plus keeps SQLite from searching by group_id, which
+            # without ANALYZE statistics it prefers and which reads every
+            # membership of the group instead of those of the batch's persons.
+            f"AND +group_id IN ({_sql.markers(len(group_keys), marker)}) "
             "GROUP BY person_id, group_id",
             [*persons, *group_keys],
         )

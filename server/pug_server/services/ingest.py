@@ -125,7 +125,8 @@ def _validate(
         raise ValidationError(
             {"_message": [f"must be a JSON object, got {_json_type(raw)}"]}
         )
-    size = _encoded_size(raw)
+    encoded = _encode_checked(raw)
+    size = len(encoded)
     limit = config["MAX_MESSAGE_BYTES"]
     if size > limit:
         raise ValidationError(
@@ -136,7 +137,12 @@ def _validate(
                 ]
             }
         )
-    _check_depth(raw, config["MAX_NESTING_DEPTH"])
+    depth_limit = config["MAX_NESTING_DEPTH"]
+    # Every object and array writes one "{" or "[", so a message with no
+    # more of them than the limit cannot nest deeper, and the walk is
+    # skipped; brackets inside strings only make the bound looser.
+    if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
+        _check_depth(raw, depth_limit)
     if batch_context:
         own = raw.get("context")
         if own is None or isinstance(own, dict):
@@ -150,17 +156,20 @@ def _validate(
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _encoded_size(raw: Any) -> int:
-    """Return the UTF-8 size of *raw* as compact JSON.
+# Built once: ``json.dumps`` with options builds an encoder on every call.
+_encode_strict = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def _encode_checked(raw: Any) -> bytes:
+    """Return *raw* as compact UTF-8 JSON, whose length is the message size.
 
     :raises ValidationError: for a value no backend can store: NaN,
         Infinity, lone surrogates (invalid UTF-8 in the body) and NUL.
     """
     try:
-        text = json.dumps(
-            raw, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
-        encoded = text.encode("utf-8")
+        encoded = _encode_strict(raw).encode("utf-8")
     except ValueError as exc:
         if isinstance(exc, UnicodeEncodeError):
             raise ValidationError(
@@ -192,7 +201,7 @@ def _encoded_size(raw: Any) -> int:
                 ]
             }
         )
-    return len(encoded)
+    return encoded
 
 
 def _check_depth(raw: dict[str, Any], limit: int) -> None:
