@@ -8,7 +8,9 @@
 # port with a SQLite file in a temporary folder, creates a project, runs
 # examples/north_star.py against it and prints the dashboard. The server
 # is stopped and the folder removed on exit, unless PUG_DEMO_KEEP=1 keeps
-# the folder (the database and the server log) for a look afterwards.
+# the folder (the database and the server log) for a look afterwards. On a
+# terminal the script prints the dashboard page's address and keeps the
+# server running until Enter or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,3 +90,13 @@ fi
 
 "$venv/bin/python" examples/north_star.py --host "$host" \
     --write-key "$write_key" --read-key "$read_key" "$@"
+
+echo
+echo "dashboard page: $host/dashboards/north_star"
+echo "read key for the page: $read_key"
+# On a terminal the server keeps running so the page can be opened; a
+# script or CI run (no terminal) stops here. PUG_DEMO_SERVE=0 always stops.
+if [ -t 0 ] && [ "${PUG_DEMO_SERVE:-1}" = "1" ]; then
+    echo "the server runs until you press Enter or Ctrl-C" >&2
+    read -r _ || true
+fi

@@ -38,11 +38,29 @@ def cmd_create_project(args: argparse.Namespace) -> int:
     """Create a project and print its id, write key and read key."""
     from pug_server.models import Project
 
-    _, database = _open_database()
+    settings, database = _open_database()
+    timezone = args.timezone or settings["TIMEZONE"]
+    if not _is_timezone(timezone):
+        print(
+            f"error: --timezone must be an IANA time zone such as Europe/Berlin, "
+            f"got {timezone!r}",
+            file=sys.stderr,
+        )
+        return 2
     with database.connection_context():
-        project, read_key = Project.create_with_keys(args.name, args.timezone)
+        project, read_key = Project.create_with_keys(args.name, timezone)
     _print_keys(project, read_key)
     return 0
+
+
+def _is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
@@ -249,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("name", help="the project's name")
     create.add_argument(
-        "--timezone", default="UTC", help="IANA time zone of the project's metrics"
+        "--timezone",
+        default=None,
+        help="IANA time zone of the project's metrics (default PUG_TIMEZONE, "
+        "which defaults to UTC)",
     )
     create.set_defaults(handler=cmd_create_project)
 
