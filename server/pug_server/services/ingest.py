@@ -99,8 +99,11 @@ def ingest_batch(
             continue
         valid.append(_Valid(index, message, row))
 
+    # The statement parameters are built before the transaction, which on
+    # SQLite holds the database's one write lock until it commits.
+    chunks = _insert_params([item.row for item in valid])
     with database.atomic():
-        inserted = _insert_events([item.row for item in valid])
+        inserted = _insert_events(chunks)
         fresh = _split_duplicates(valid, inserted, result)
         result.warnings = identity.apply_messages(
             project, [(item.index, item.message, item.row) for item in fresh]
@@ -364,9 +367,6 @@ _ROW_COLUMNS = (
 )
 _ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
 _row_values = operator.itemgetter(*_ROW_COLUMNS)
-# The other columns hold values of their stored type already (validated
-# strings, ints, naive UTC datetimes and bools), which is what their
-# fields' ``db_value`` would return.
 _JSON_POSITIONS = tuple(
     position
     for position, row_field in enumerate(_ROW_FIELDS)
@@ -374,14 +374,15 @@ _JSON_POSITIONS = tuple(
 )
 
 
-def _insert_events(rows: list[dict[str, Any]]) -> set[str]:
-    """Insert *rows*, skipping stored message ids; return the ids inserted.
+def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
+    """Return ``(row count, parameters)`` of each INSERT statement for *rows*.
 
-    The statement is written out here rather than by ``Event.insert_many``:
-    peewee builds a node per value, which made SQL generation the largest
-    cost of a batch. JSON columns are encoded as ``JSONField`` encodes them.
+    JSON columns are encoded as ``JSONField`` encodes them. The other
+    columns hold values of their stored type already (validated strings,
+    ints, naive UTC datetimes and bools), which is what their fields'
+    ``db_value`` would return.
     """
-    inserted: set[str] = set()
+    chunks = []
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
         chunk = rows[start : start + INSERT_CHUNK_ROWS]
         params: list[Any] = []
@@ -390,7 +391,20 @@ def _insert_events(rows: list[dict[str, Any]]) -> set[str]:
             for position in _JSON_POSITIONS:
                 values[position] = json_value(values[position])
             params.extend(values)
-        cursor = database.execute_sql(_insert_sql(len(chunk), database.obj.param), params)
+        chunks.append((len(chunk), params))
+    return chunks
+
+
+def _insert_events(chunks: list[tuple[int, list[Any]]]) -> set[str]:
+    """Insert the rows of *chunks*, skipping stored message ids; return the ids inserted.
+
+    The statement is written out here rather than by ``Event.insert_many``:
+    peewee builds a node per value, which made SQL generation the largest
+    cost of a batch.
+    """
+    inserted: set[str] = set()
+    for row_count, params in chunks:
+        cursor = database.execute_sql(_insert_sql(row_count, database.obj.param), params)
         inserted.update(message_id for (message_id,) in cursor.fetchall())
     return inserted
 
