@@ -11,10 +11,14 @@ and a set-once value never replaces a plain one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import EXCLUDED, Model
+from peewee import Model
+
+from pug_server.db import database
+from pug_server.services import _sql
 
 SET_ONCE_KEY = "$set_once"
 MAX_TRAIT_KEY_LENGTH = 200
@@ -92,32 +96,43 @@ def upsert_traits(
     writes = reduce_writes(writes)
     if not writes:
         return
-    owner = getattr(model, owner_field)
-    rows = [
-        {
-            owner: write.owner_id,
-            model.key: write.key,
-            model.value: write.value,
-            model.timestamp: write.timestamp,
-            model.set_once: write.set_once,
-        }
-        for write in writes
-    ]
-    plain_wins = (EXCLUDED.set_once == False) & (  # noqa: E712 - SQL comparison
-        (model.set_once == True) | (model.timestamp <= EXCLUDED.timestamp)  # noqa: E712
+    table = model._meta.table_name
+    owner_column = getattr(model, owner_field).column_name
+    marker = _sql.param()
+    for chunk in _sql.chunks(writes):
+        params: list[Any] = []
+        for write in chunk:
+            params.extend(
+                (
+                    write.owner_id,
+                    write.key,
+                    _sql.json_value(write.value),
+                    write.timestamp,
+                    write.set_once,
+                )
+            )
+        database.execute_sql(
+            _upsert_sql(table, owner_column, len(chunk), marker), params
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_sql(table: str, owner_column: str, row_count: int, marker: str) -> str:
+    """Return the trait upsert for *row_count* rows; the rule of the module docstring."""
+    stored = f'"{table}"'
+    plain_wins = (
+        f'(NOT excluded."set_once" AND ({stored}."set_once" '
+        f'OR {stored}."timestamp" <= excluded."timestamp"))'
     )
     earlier_once_wins = (
-        (EXCLUDED.set_once == True)  # noqa: E712
-        & (model.set_once == True)  # noqa: E712
-        & (EXCLUDED.timestamp < model.timestamp)
+        f'(excluded."set_once" AND {stored}."set_once" '
+        f'AND excluded."timestamp" < {stored}."timestamp")'
     )
-    for start in range(0, len(rows), 500):
-        model.insert_many(rows[start : start + 500]).on_conflict(
-            conflict_target=[owner, model.key],
-            update={
-                model.value: EXCLUDED.value,
-                model.timestamp: EXCLUDED.timestamp,
-                model.set_once: EXCLUDED.set_once,
-            },
-            where=plain_wins | earlier_once_wins,
-        ).execute()
+    return (
+        f'INSERT INTO {stored} ("{owner_column}", "key", "value", "timestamp", '
+        f'"set_once") VALUES {_sql.values_rows(row_count, 5, marker)} '
+        f'ON CONFLICT ("{owner_column}", "key") DO UPDATE SET '
+        '"value" = excluded."value", "timestamp" = excluded."timestamp", '
+        '"set_once" = excluded."set_once" '
+        f"WHERE {plain_wins} OR {earlier_once_wins}"
+    )
