@@ -17,6 +17,7 @@ from typing import Any
 from pug_server.db import database, is_postgres
 from pug_server.errors import UnavailableError
 from pug_server.models import Event, Person, PersonDistinctId, PersonMerge, PersonTrait
+from pug_server.models.base import utcnow
 from pug_server.services import _sql, groups
 from pug_server.services._identity_plan import (
     REASON_ADMIN,
@@ -213,45 +214,43 @@ def _create_persons(project_id: int, plan: Plan) -> None:
     }
     if not pending:
         return
+    now = utcnow()
     rows = [
-        {
-            Person.project: project_id,
-            Person.identified: person.identified,
-            Person.first_distinct_id: first_id,
-        }
+        (project_id, now, person.identified, first_id)
         for first_id, person in pending.items()
     ]
-    for start in range(0, len(rows), 500):
-        query = (
-            Person.insert_many(rows[start : start + 500])
-            .returning(Person.id, Person.first_distinct_id)
-            .tuples()
+    marker = _sql.param()
+    for chunk in _sql.chunks(rows):
+        returned = _sql.fetch_all(
+            "INSERT INTO person (project_id, created_at, identified, first_distinct_id) "
+            f"VALUES {_sql.values_rows(len(chunk), 4, marker)} "
+            "RETURNING id, first_distinct_id",
+            [value for row in chunk for value in row],
         )
-        for person_id, first_id in query.execute():
+        for person_id, first_id in returned:
             pending[first_id].id = person_id
             pending[first_id].stored_identified = pending[first_id].identified
 
 
 def _insert_ids(project_id: int, plan: Plan) -> None:
     """Insert the batch's new ids; a lost race rolls the batch back with a 503."""
+    now = utcnow()
     rows = [
-        {
-            PersonDistinctId.project: project_id,
-            PersonDistinctId.distinct_id: distinct_id,
-            PersonDistinctId.person: plan.owner[distinct_id].resolve().id,
-            PersonDistinctId.is_user_id: is_user,
-        }
+        (project_id, distinct_id, plan.owner[distinct_id].resolve().id, is_user, now)
         for distinct_id, is_user in plan.new_ids.items()
     ]
+    marker = _sql.param()
     inserted = 0
-    for start in range(0, len(rows), 500):
-        query = (
-            PersonDistinctId.insert_many(rows[start : start + 500])
-            .on_conflict_ignore()
-            .returning(PersonDistinctId.distinct_id)
-            .tuples()
+    for chunk in _sql.chunks(rows):
+        inserted += len(
+            _sql.fetch_all(
+                "INSERT INTO person_distinct_id "
+                "(project_id, distinct_id, person_id, is_user_id, created_at) "
+                f"VALUES {_sql.values_rows(len(chunk), 5, marker)} "
+                "ON CONFLICT DO NOTHING RETURNING distinct_id",
+                [value for row in chunk for value in row],
+            )
         )
-        inserted += len(list(query.execute()))
     if inserted == len(rows):
         return
     # The advisory locks (PostgreSQL) and BEGIN IMMEDIATE (SQLite) make this
