@@ -221,7 +221,7 @@ def _first_context_memberships(
             earliest[slot] = (message, ref)
     if not earliest:
         return []
-    known = _stored_first_joins(list(earliest))
+    known = _stored_first_joins({slot: ref[0] for slot, (_, ref) in earliest.items()})
     for _, person_id, group_id, _, stamp in call_rows:
         slot = (person_id, group_id)
         if slot in known and known[slot] <= stamp:
@@ -236,30 +236,31 @@ def _first_context_memberships(
 
 
 def _stored_first_joins(
-    slots: list[tuple[int, int]],
+    slots: dict[tuple[int, int], str],
 ) -> dict[tuple[int, int], dt.datetime]:
     """Return the earliest stored membership time per (person id, group id).
 
-    One SELECT per 500 persons; the pairs outside *slots* that the IN lists
-    also match are dropped.
+    *slots* maps each pair to its group type. One SELECT per 500 persons;
+    the pairs outside *slots* that the IN lists also match are dropped.
     """
-    wanted = set(slots)
     found: dict[tuple[int, int], dt.datetime] = {}
+    group_types = sorted(set(slots.values()))
     group_keys = sorted({group_id for _, group_id in slots})
     marker = _sql.param()
     for persons in _sql.chunks(sorted({person_id for person_id, _ in slots})):
         rows = _sql.fetch_all(
             "SELECT person_id, group_id, MIN(timestamp) FROM group_membership "
             f"WHERE person_id IN ({_sql.markers(len(persons), marker)}) "
+            f"AND group_type IN ({_sql.markers(len(group_types), marker)}) "
             # The unary plus keeps SQLite from searching by group_id, which
-            # without ANALYZE statistics it prefers and which reads every
-            # membership of the group instead of those of the batch's persons.
+            # without ANALYZE statistics it prefers, and which reads every
+            # membership of the group instead of the persons' own rows.
             f"AND +group_id IN ({_sql.markers(len(group_keys), marker)}) "
             "GROUP BY person_id, group_id",
-            [*persons, *group_keys],
+            [*persons, *group_types, *group_keys],
         )
         for person_id, group_id, first in rows:
-            if (person_id, group_id) in wanted:
+            if (person_id, group_id) in slots:
                 found[(person_id, group_id)] = _sql.to_datetime(first)
     return found
 

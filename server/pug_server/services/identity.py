@@ -144,14 +144,7 @@ def _load_for_update(
         wanted = _persons_to_lock(stored, messages) - locked
         if not wanted:
             return stored
-        rows = (
-            Person.select(Person.id)
-            .where(Person.id.in_(sorted(wanted)))
-            .order_by(Person.id)
-            .for_update()
-            .tuples()
-        )
-        locked.update(person_id for (person_id,) in rows)
+        _lock_persons(sorted(wanted))
         locked.update(wanted)
     logger.warning(
         "ids kept moving under concurrent merges project_id=%s ids=%d",
@@ -163,6 +156,17 @@ def _load_for_update(
         "nothing was stored, retry the batch",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+def _lock_persons(person_ids: list[int]) -> None:
+    """Lock the rows of *person_ids*, in id order so that batches never deadlock."""
+    marker = _sql.param()
+    for chunk in _sql.chunks(person_ids):
+        _sql.fetch_all(
+            f"SELECT id FROM person WHERE id IN ({_sql.markers(len(chunk), marker)}) "
+            "ORDER BY id FOR UPDATE",
+            chunk,
+        )
 
 
 def _persons_to_lock(
