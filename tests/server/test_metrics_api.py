@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.metrics import track
+from tests.helpers.metrics import Store, segment_table, track
 
 WEEKLY_ACTIVE_TEAMS = {
     "key": "weekly_active_teams",
@@ -375,6 +375,52 @@ def test_dashboard_segments_every_tile(api):
     ).json()
     assert dashboard["north_star"]["segments"][0]["segment"] == "(none)"
     assert dashboard["inputs"][0]["segments"] == []
+
+
+def test_dashboard_group_segment_reaches_inputs(api):
+    create_dashboard_metrics(api)
+    api.post("/v1/dashboards", DASHBOARD)
+    api.send(
+        [
+            track("u1", "Edit", "2024-05-14T10:00:00Z", "m1", team="t1"),
+            track("u1", "Invite Sent", "2024-05-14T10:00:00Z", "m2", team="t1"),
+            track("u2", "Invite Sent", "2024-05-14T10:00:00Z", "m3", team="t2"),
+            track("u3", "Invite Accepted", "2024-05-15T10:00:00Z", "m4", team="t1"),
+        ]
+    )
+    store = Store(api)
+    try:
+        store.group("team", "t1", {"plan": "pro"})
+        store.group("team", "t2", {"plan": "free"})
+    finally:
+        store.close()
+    dashboard = api.get(
+        "/v1/dashboards/north_star", at="2024-05-13", segment_by="group.plan"
+    ).json()
+    assert segment_table(dashboard["north_star"]) == {"pro": (1, 0)}
+    inputs = {tile["metric"]: tile for tile in dashboard["inputs"]}
+    # Invite conversion by the plan of the team each event names:
+    # pro 1 / 1 (u3 / u1), free 0 / 1 (u2 sent, nobody accepted).
+    assert segment_table(inputs["invite_conversion"]) == {
+        "pro": (1.0, None),
+        "free": (0.0, None),
+    }
+    assert "segments_error" not in inputs["team_churn"]
+
+
+def test_dashboard_unsplittable_tile_keeps_others(api):
+    create_dashboard_metrics(api)
+    api.post("/v1/dashboards", DASHBOARD)
+    api.send([track("u1", "Edit", "2024-05-14T10:00:00Z", "m1", team="t1")])
+    response = api.get(
+        "/v1/dashboards/north_star", at="2024-05-13", segment_by="properties.plan"
+    )
+    assert response.status_code == 200, response.text
+    dashboard = response.json()
+    churn = next(tile for tile in dashboard["inputs"] if tile["metric"] == "team_churn")
+    assert churn["segments"] == []
+    assert "person.<name> or group.<name>" in churn["segments_error"]
+    assert dashboard["north_star"]["segments"][0]["segment"] == "(none)"
 
 
 def test_dashboard_unknown_metric_rejected(api):

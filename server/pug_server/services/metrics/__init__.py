@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 from pug_server.errors import BadRequestError
@@ -98,23 +99,56 @@ def build_dashboard(
 ) -> list[dict[str, Any]]:
     """Compute the tiles of *keys* in order with the same tile parameters.
 
+    The first key is the North Star. A ``group.<name>`` segment reads the
+    North Star's group type in tiles whose measure names none, and a tile
+    that cannot be split by ``segment_by`` is returned without segments and
+    with ``segments_error``, so one input never fails the dashboard.
     Metrics with the same measure and options are computed once.
     """
+    north_star_group = measure_group_type(definitions[keys[0]]["measure"])
     computed: dict[str, dict[str, Any]] = {}
     results = []
     for key in keys:
         definition = definitions[key]
         options = options_for(definition, params, project)
-        check_segment(definition["measure"], options)
-        cache_key = json.dumps(
-            [definition["measure"], options.__dict__], sort_keys=True
-        )
-        if cache_key not in computed:
-            computed[cache_key] = tiles.build_tile(
-                key, definition["measure"], options, project.id
+        measure = _with_group_type(definition["measure"], north_star_group, options)
+        error = None
+        try:
+            check_segment(measure, options)
+        except BadRequestError as exc:
+            logger.info(
+                "dashboard tile not segmented project_id=%s metric=%s segment_by=%s",
+                project.id,
+                key,
+                options.segment_by,
             )
-        results.append({**computed[cache_key], "metric": key})
+            error = exc.message
+            options = replace(options, segment_by=None)
+        cache_key = json.dumps([measure, options.__dict__], sort_keys=True)
+        if cache_key not in computed:
+            computed[cache_key] = tiles.build_tile(key, measure, options, project.id)
+        tile = {**computed[cache_key], "metric": key}
+        if error:
+            tile["segments_error"] = error
+        results.append(tile)
     return results
+
+
+def _with_group_type(
+    measure: dict[str, Any], group_type: str | None, options: TileOptions
+) -> dict[str, Any]:
+    """Give *measure* the dashboard's group type for a ``group.*`` segment."""
+    if not group_type or not (options.segment_by or "").startswith("group."):
+        return measure
+    if measure["type"] == "ratio":
+        return {
+            **measure,
+            "numerator": _with_group_type(measure["numerator"], group_type, options),
+            "denominator": _with_group_type(measure["denominator"], group_type, options),
+        }
+    if measure_group_type(measure):
+        return measure
+    return {**measure, "group_type": group_type}
 
 
 __all__ = [
