@@ -1,8 +1,8 @@
 """Sustained load on a live Pug server: throughput, latency and memory.
 
 Several sender processes post batches to ``/v1/batch`` as fast as the
-server answers, for a bounded time. The run reports events per second,
-batch latency percentiles, non-200 answers, and the resident memory of
+server responds, for a bounded time. The run reports events per second,
+batch latency percentiles, non-200 responses, and the resident memory of
 the gunicorn master and workers (summed from ``/proc``) before and after.
 
     python benchmarks/load.py --backend sqlite --seconds 20 --processes 4

@@ -27,7 +27,7 @@ SCALES = {
         "outage_cycles": 2,
         "load_seconds": 5.0,
         "load_processes": 3,
-        "fuzz_examples": 300,
+        "fuzz_examples": 150,
     },
     "full": {
         "sdk_events": 100_000,

@@ -152,8 +152,8 @@ def test_query_injection_sees_no_foreign_data(two_projects, where):
 )
 def test_segment_injection_sees_no_foreign_data(two_projects, segment_by):
     a, _ = two_projects
-    definition = {"period": "day", "measure": {"type": "events"}}
-    response = a.post("/v1/query?segment_by=" + requests.utils.quote(segment_by), definition)
+    definition = {"period": "day", "measure": {"type": "events"}, "segment_by": segment_by}
+    response = a.post("/v1/query", definition)
     if response.status_code == 200:
         assert "secret" not in response.text
         assert SECRET_TEAM not in response.text
@@ -184,7 +184,9 @@ def test_write_key_cannot_read(api):
         timeout=30,
     )
     assert response.status_code == 401
-    basic = requests.get(api.server.url + "/v1/events", auth=(api.project.write_key, ""), timeout=30)
+    basic = requests.get(
+        api.server.url + "/v1/events", auth=(api.project.write_key, ""), timeout=30
+    )
     assert basic.status_code == 401
 
 

@@ -22,7 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BACKENDS, require_postgres
-from tests.helpers.live import create_postgres_database, create_project, drop_postgres_database
+from tests.helpers.live import (
+    create_postgres_database,
+    create_project,
+    drop_postgres_database,
+)
 from tests.reliability.conftest import SCALES, assert_clean_log, scale_name
 from tests.reliability.servers import Server
 

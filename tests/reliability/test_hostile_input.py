@@ -2,8 +2,8 @@
 
 ``tests/server/test_ingest_validation.py`` and ``test_ingest_limits.py``
 check each hostile input alone. These tests send many of them in one
-batch, between good messages, and check what the batch keeps, what the
-server answers on every ingest endpoint, and that the log holds no
+batch, between good messages, and check what the batch keeps, the status
+of every ingest endpoint, and that the log holds no
 unhandled error.
 """
 
@@ -32,8 +32,7 @@ def track(message_id: str, **fields) -> dict:
     return {"type": "track", "userId": "u-1", "event": "Hostile", "messageId": message_id, **fields}
 
 
-# (name, the message as raw JSON text, the field its rejection must name;
-# None when the message is valid and must be stored).
+# (name, the message, the wire field its rejection must name).
 WRONG_TYPES = [
     ("type-number", track("x", type=5), "type"),
     ("type-unknown", track("x", type="bogus"), "type"),

@@ -1,8 +1,8 @@
-"""A short sustained load: every batch answered 200, memory bounded.
+"""A short sustained load: every batch gets 200, memory bounded.
 
 The figures of the full run are in ``docs/reliability.md``; they come from
 ``benchmarks/load.py``. Here the run only has to stay correct: no error
-answers, every acknowledged event stored, and the server's resident memory
+responses, every acknowledged event stored, and the server's resident memory
 at the end under three times what it was at the start.
 """
 

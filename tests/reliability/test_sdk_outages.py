@@ -130,7 +130,10 @@ def test_sdk_through_faults_loses_nothing(database_url, servers, sizes):
     assert proxy.outcomes[CLOSE_BEFORE] >= 2
     assert proxy.outcomes[CLOSE_AFTER] >= 1
     assert proxy.outcomes["upstream_down"] >= 1
-    print(f"sdk faults: sent={total} rows={rows} distinct={distinct} outcomes={dict(proxy.outcomes)}")
+    print(
+        f"sdk faults: sent={total} rows={rows} distinct={distinct} "
+        f"outcomes={dict(proxy.outcomes)}"
+    )
 
 
 SPOOL_SENDER = """
