@@ -1,11 +1,13 @@
 """Fixed SQL for the ingest hot path, run without peewee's query builder.
 
 Building a query with peewee creates a node per value and renders it again
-on every call, which cost more than running the statement for a batch of
-100 messages. The statements here are plain strings, cached per row count
-and parameter style, and run with ``database.execute_sql``. Values go in
-as they are: the datetime adapters peewee registers for ``sqlite3`` and
-psycopg2's own adapters give the same stored forms as the models.
+on every call; for the batch's id lookup that took as long as running the
+statement (about 1.2 of 2.5 ms of CPU time a batch of 100, on SQLite).
+The statements here are plain strings, cached per row count and parameter
+style, and run with ``database.execute_sql``. Values go in as they are,
+as the models' own fields pass them: datetimes become text through the
+``sqlite3`` adapter (Python's default before 3.12, the one peewee 4
+registers from 3.12 on), the same ``isoformat(" ")`` either way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from pug_server.db import database
 
 #: Rows per multi-row statement. SQLite allows 32,766 bound parameters, and
-#: the widest row written here has 6 columns.
+#: the rows written with it have at most 5 columns.
 CHUNK_ROWS = 500
 
 # The encoding of ``JSONField.db_value``, with the encoder built once.

@@ -159,7 +159,7 @@ def _load_for_update(
 
 
 def _lock_persons(person_ids: list[int]) -> None:
-    """Lock the rows of *person_ids*, in id order so that batches never deadlock."""
+    """Lock the rows of *person_ids* in id order, so two batches do not deadlock on them."""
     marker = _sql.param()
     for chunk in _sql.chunks(person_ids):
         _sql.fetch_all(

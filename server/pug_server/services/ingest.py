@@ -142,8 +142,8 @@ def _validate(
         )
     depth_limit = config["MAX_NESTING_DEPTH"]
     # Every object and array writes one "{" or "[", so a message with no
-    # more of them than the limit cannot nest deeper, and the walk is
-    # skipped; brackets inside strings only make the bound looser.
+    # more of them than the limit cannot nest deeper and needs no walk.
+    # Brackets inside strings only make this bound looser.
     if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
         _check_depth(raw, depth_limit)
     if batch_context:
