@@ -47,9 +47,19 @@ def cmd_create_project(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with database.connection_context():
+    with database.connection_context(), database.atomic():
+        if Project.select().where(Project.name == args.name).exists():
+            print(
+                f"error: a project named {args.name!r} exists; choose another "
+                "name, or use rotate-keys to get new keys for it",
+                file=sys.stderr,
+            )
+            return 1
         project, read_key = Project.create_with_keys(args.name, timezone)
-    _print_keys(project, read_key)
+        # Printed inside the transaction: if the keys cannot be written out
+        # (a closed pipe), the project is not created, since its read key
+        # could never be shown again.
+        _print_keys(project, read_key)
     return 0
 
 
@@ -68,14 +78,15 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     from pug_server.models import Project
 
     _, database = _open_database()
-    with database.connection_context():
+    with database.connection_context(), database.atomic():
         project = _find_project(Project, args.project)
         if project is None:
             print(f"error: no project with id or name {args.project!r}", file=sys.stderr)
             return 1
         read_key = project.rotate_keys()
+        # The old keys stay valid unless the new ones were written out.
+        _print_keys(project, read_key)
     logger.info("rotated keys project_id=%s", project.id)
-    _print_keys(project, read_key)
     return 0
 
 
@@ -89,10 +100,12 @@ def _find_project(model, ident: str):
 
 
 def _print_keys(project, read_key: str) -> None:
-    print(f"project_id={project.id}")
-    print(f"name={project.name}")
-    print(f"write_key={project.write_key}")
-    print(f"read_key={read_key}")
+    """Write the keys to standard output; raises OSError if they cannot be."""
+    sys.stdout.write(
+        f"project_id={project.id}\nname={project.name}\n"
+        f"write_key={project.write_key}\nread_key={read_key}\n"
+    )
+    sys.stdout.flush()
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -100,7 +113,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pug_server.models import Project
-    from pug_server.services.importer import import_file
+    from pug_server.services.importer import ImportFileError, import_file
 
     if args.chunk < 1:
         print(f"error: --chunk must be at least 1, got {args.chunk}", file=sys.stderr)
@@ -115,9 +128,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         if project is None:
             return 1
         bar = _ProgressBar(sys.stderr)
-        summary = import_file(
-            project, path, config=settings, chunk_lines=args.chunk, progress=bar.update
-        )
+        try:
+            summary = import_file(
+                project,
+                path,
+                config=settings,
+                chunk_lines=args.chunk,
+                progress=bar.update,
+            )
+        except ImportFileError as exc:
+            bar.finish()
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return 1
         bar.finish()
     for problem in summary.problems[: args.max_errors]:
         ident = f" messageId={problem.message_id}" if problem.message_id else ""

@@ -63,6 +63,12 @@ def _page_args() -> tuple[int, int | None]:
             "of the previous page as cursor",
             code="invalid_query",
         ) from None
+    if before is not None and not 0 < before < 2**63:
+        raise BadRequestError(
+            "cursor must be the 'next' value of the previous page, a positive "
+            f"whole number below 2**63, got {cursor}",
+            code="invalid_query",
+        )
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise BadRequestError(
             f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}",

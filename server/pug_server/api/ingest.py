@@ -125,7 +125,7 @@ def read_json_body(*, max_bytes: int | None = None) -> Any:
         raise _too_large(len(raw), limit)
     text = raw.decode("utf-8", errors="surrogateescape")
     try:
-        return json.loads(text, parse_constant=parse_constant)
+        return json.loads(text, parse_constant=parse_constant, parse_int=_parse_int)
     except RecursionError:
         raise BadRequestError(
             "body nests objects and arrays too deeply to parse; a message may "
@@ -180,8 +180,20 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     return inflated
 
 
+# Python refuses to read integers of more than 4,300 digits and would fail
+# the whole body; such a number is read as infinity instead, so only its
+# message is rejected, as for any number too large for a double.
+_MAX_INTEGER_DIGITS = 4000
+
+
+def _parse_int(token: str) -> int | float:
+    if len(token) > _MAX_INTEGER_DIGITS:
+        return float("-inf") if token.startswith("-") else float("inf")
+    return int(token)
+
+
 def _too_large(size: int | None, limit: int) -> PayloadTooLargeError:
-    measured = f"{size} bytes" if size is not None else "more bytes"
+    measured = f"{size} bytes" if size is not None else f"over {limit} bytes"
     return PayloadTooLargeError(
         f"body is {measured}, over the limit of {limit} bytes: send smaller "
         "batches or messages",

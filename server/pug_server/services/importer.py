@@ -10,10 +10,11 @@ nothing the second time.
 from __future__ import annotations
 
 import gzip
-import io
+import hashlib
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ class ImportSummary:
 ProgressCallback = Callable[[int, int, ImportSummary], None]
 
 
+class ImportFileError(Exception):
+    """The file cannot be read to its end."""
+
+
 def is_gzip(path: Path) -> bool:
     """Tell whether *path* starts with the gzip magic bytes, whatever its name."""
     with open(path, "rb") as handle:
@@ -90,25 +95,36 @@ def import_file(
 
     :param progress: called after each chunk with the bytes read (of the
         compressed file for gzip) and the file size in bytes.
+    A line without a ``messageId`` gets ``import-`` and a SHA-256 prefix of
+    the line, so identical lines are stored once, even across imports.
+
     :raises OSError: when the file cannot be read.
+    :raises ImportFileError: when gzip data ends early or is corrupt; the
+        chunks before that point stay committed.
     :raises peewee.OperationalError: when the database fails a chunk
         :data:`MAX_CHUNK_ATTEMPTS` times; earlier chunks stay committed.
     """
     summary = ImportSummary()
     total_bytes = path.stat().st_size
     with open(path, "rb") as raw_handle:
-        text = _open_text(raw_handle, is_gzip(path))
+        stream = _open_bytes(raw_handle, is_gzip(path))
         chunk: list[tuple[int, Any]] = []
-        for number, line in _numbered_lines(text, summary):
-            message = _parse_line(number, line, summary)
-            if message is None:
-                continue
-            chunk.append((number, message))
-            if len(chunk) >= chunk_lines:
+        try:
+            for number, line in _numbered_lines(stream, summary):
+                message = _parse_line(number, line, summary)
+                if message is None:
+                    continue
+                chunk.append((number, message))
+                if len(chunk) >= chunk_lines:
+                    _store_chunk(project, chunk, config, summary)
+                    chunk = []
+                    if progress:
+                        progress(raw_handle.tell(), total_bytes, summary)
+        except ImportFileError:
+            # The lines read before a corrupt part of the file are stored too.
+            if chunk:
                 _store_chunk(project, chunk, config, summary)
-                chunk = []
-                if progress:
-                    progress(raw_handle.tell(), total_bytes, summary)
+            raise
         if chunk:
             _store_chunk(project, chunk, config, summary)
         if progress:
@@ -125,26 +141,39 @@ def import_file(
     return summary
 
 
-def _open_text(raw_handle: IO[bytes], compressed: bool) -> IO[str]:
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw_handle) if compressed else raw_handle
-    # errors="replace" keeps one line of bad UTF-8 from stopping the import;
-    # the replaced text then fails JSON parsing or is stored with U+FFFD.
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+def _open_bytes(raw_handle: IO[bytes], compressed: bool) -> IO[bytes]:
+    if compressed:
+        return gzip.GzipFile(fileobj=raw_handle)  # type: ignore[return-value]
+    return raw_handle
 
 
-def _numbered_lines(text: IO[str], summary: ImportSummary) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(text, start=1):
-        summary.lines = number
-        stripped = line.strip()
-        if not stripped:
-            summary.blank += 1
-            continue
-        yield number, stripped
-
-
-def _parse_line(number: int, line: str, summary: ImportSummary) -> Any:
+def _numbered_lines(
+    stream: IO[bytes], summary: ImportSummary
+) -> Iterator[tuple[int, bytes]]:
     try:
-        message = json.loads(line, parse_constant=parse_constant)
+        for number, line in enumerate(stream, start=1):
+            summary.lines = number
+            stripped = line.strip()
+            if not stripped:
+                summary.blank += 1
+                continue
+            yield number, stripped
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ImportFileError(
+            f"the gzip data is cut off or corrupt after line {summary.lines}: "
+            f"{exc}; the lines before it were imported"
+        ) from exc
+
+
+def _parse_line(number: int, line: bytes, summary: ImportSummary) -> Any:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"line is not valid UTF-8 at byte {exc.start + 1}"
+        summary.problems.append(LineProblem(number, None, {"_line": [reason]}))
+        return None
+    try:
+        message = json.loads(text, parse_constant=parse_constant)
     except json.JSONDecodeError as exc:
         reason = f"line is not valid JSON at column {exc.colno}: {exc.msg}"
         summary.problems.append(LineProblem(number, None, {"_line": [reason]}))
@@ -155,6 +184,11 @@ def _parse_line(number: int, line: str, summary: ImportSummary) -> Any:
         return None
     if isinstance(message, dict):
         message.pop("sentAt", None)
+        if message.get("messageId") is None:
+            # A line without an id gets one derived from its bytes, so that
+            # importing the same file again stores it only once.
+            digest = hashlib.sha256(line).hexdigest()[:32]
+            message["messageId"] = f"import-{digest}"
     return message
 
 
