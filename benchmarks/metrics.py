@@ -49,6 +49,7 @@ EVENT_MIX = [
 #: Share of events that name their team themselves; the rest are attributed
 #: through the person's memberships.
 OWN_TEAM_SHARE = 0.9
+MEAN_LIFETIME_WEEKS = 6
 METRICS = {
     "weekly_active_teams": {
         "period": "week",
@@ -87,12 +88,16 @@ def generate(events: int, persons: int, teams: int, seed: int = 7) -> dict[str, 
     """Return the rows of every table, the same for every engine."""
     rng = random.Random(seed)
     span = WEEKS * 7 * 86400
+    end = START + dt.timedelta(seconds=span)
     people = []
+    lifetimes = {}
     for person in range(1, persons + 1):
-        # Persons sign up over the whole range, more of them early on.
+        # Persons sign up over the whole range, more of them early on, and
+        # stay active for a few weeks, so teams churn and some never activate.
         joined = START + dt.timedelta(seconds=int(span * rng.random() ** 1.5))
         team = rng.randrange(1, teams + 1)
         people.append((person, f"user-{person}", joined, f"team-{team}"))
+        lifetimes[person] = rng.expovariate(1 / (MEAN_LIFETIME_WEEKS * 7 * 86400))
     names = [name for name, _ in EVENT_MIX]
     weights = [weight for _, weight in EVENT_MIX]
     unordered = [
@@ -100,8 +105,8 @@ def generate(events: int, persons: int, teams: int, seed: int = 7) -> dict[str, 
         for _, distinct_id, joined, team in people
     ]
     while len(unordered) < events:
-        _, distinct_id, joined, team = people[rng.randrange(persons)]
-        left = (START + dt.timedelta(seconds=span) - joined).total_seconds()
+        person, distinct_id, joined, team = people[rng.randrange(persons)]
+        left = min((end - joined).total_seconds(), lifetimes[person])
         at = joined + dt.timedelta(seconds=int(left * rng.random()))
         own = team if rng.random() < OWN_TEAM_SHARE else None
         unordered.append((at, distinct_id, rng.choices(names, weights)[0], own))

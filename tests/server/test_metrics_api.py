@@ -141,6 +141,25 @@ def test_metric_tile_uses_definition_period(api):
             "required when a filter references group",
         ),
         ({"type": "ratio", "numerator": {"type": "events"}}, "denominator", "missing"),
+        ({"type": "events", "event": "Edit\x00"}, "event", "NUL"),
+        (
+            {
+                "type": "events",
+                "where": [{"property": "properties.n", "op": "eq", "value": 2**70}],
+            },
+            "where",
+            "needs a string, number",
+        ),
+        (
+            {
+                "type": "events",
+                "where": [
+                    {"property": "properties.n", "op": "gt", "value": 1e308 * 10}
+                ],
+            },
+            "where",
+            "finite number",
+        ),
         (
             {
                 "type": "ratio",
@@ -193,6 +212,8 @@ def test_metric_validation_top_level_fields(api, body, field):
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"periods": "0"}, "periods"),
         ({"at": "yesterday"}, "at"),
+        ({"at": "0001-01-01"}, "at"),
+        ({"as_of": "9999-12-31T23:59:59Z"}, "as_of"),
         ({"segment_by": "plan"}, "segment_by"),
         ({"segment_limit": "1000"}, "segment_limit"),
         ({"colour": "red"}, "colour"),

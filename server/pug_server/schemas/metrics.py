@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -86,8 +87,31 @@ def check_unit(value: str) -> None:
     )
 
 
+class Text(fields.String):
+    """A string without NUL characters, which PostgreSQL cannot store."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("must not contain NUL (\\x00) characters")
+        return text
+
+
+def _is_number(value: Any) -> bool:
+    """Tell whether *value* is a finite number that SQLite and PostgreSQL bind."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
+
+
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
+    if isinstance(value, str):
+        return "\x00" not in value
+    return isinstance(value, bool) or _is_number(value)
 
 
 class FilterSchema(Schema):
@@ -96,12 +120,12 @@ class FilterSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    property = fields.String(
+    property = Text(
         required=True,
         validate=check_reference,
         error_messages=_required("a reference such as properties.plan"),
     )
-    op = fields.String(
+    op = Text(
         required=True,
         validate=validate.OneOf(
             OPERATORS, error="invalid op {input!r}: use one of {choices}"
@@ -123,17 +147,21 @@ class FilterSchema(Schema):
                 _is_scalar(item) for item in value
             ):
                 raise ValidationError(
-                    f"{op} needs a list of strings, numbers or booleans", "value"
+                    f"{op} needs a list of strings, numbers or booleans "
+                    "(integers within 64 bits, strings without NUL)",
+                    "value",
                 )
             if len(value) > MAX_LIST_VALUES:
                 raise ValidationError(f"at most {MAX_LIST_VALUES} values", "value")
             return
         if op in ("gt", "gte", "lt", "lte"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValidationError(f"{op} needs a number", "value")
+            if not _is_number(value):
+                raise ValidationError(f"{op} needs a finite number", "value")
             return
-        if op == "contains" and not isinstance(value, str):
-            raise ValidationError("contains needs a string", "value")
+        if op == "contains" and not (isinstance(value, str) and _is_scalar(value)):
+            raise ValidationError(
+                "contains needs a string without NUL characters", "value"
+            )
         if op in ("eq", "neq") and not _is_scalar(value):
             raise ValidationError(
                 f"{op} needs a string, number or boolean; use is_not_set to match "
@@ -146,7 +174,7 @@ class _MeasureBase(Schema):
     class Meta:
         unknown = RAISE
 
-    type = fields.String(required=True)
+    type = Text(required=True)
     where = fields.List(
         fields.Nested(FilterSchema),
         load_default=list,
@@ -154,7 +182,7 @@ class _MeasureBase(Schema):
             max=MAX_FILTERS, error=f"at most {MAX_FILTERS} filters"
         ),
     )
-    group_type = fields.String(validate=check_name)
+    group_type = Text(validate=check_name)
 
     @validates_schema
     def check_group_references(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -173,8 +201,8 @@ class _MeasureBase(Schema):
 class SimpleMeasureSchema(_MeasureBase):
     """events, unique_persons, unique_groups, sum or average."""
 
-    event = fields.String(validate=validate.Length(min=1, max=200))
-    property = fields.String()
+    event = Text(validate=validate.Length(min=1, max=200))
+    property = Text()
 
     @validates_schema
     def check_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -217,7 +245,7 @@ class RatioMeasureSchema(_MeasureBase):
 
 class FunnelMeasureSchema(_MeasureBase):
     steps = fields.List(
-        fields.String(validate=validate.Length(min=1, max=200)),
+        Text(validate=validate.Length(min=1, max=200)),
         required=True,
         validate=validate.Length(
             min=2,
@@ -226,24 +254,24 @@ class FunnelMeasureSchema(_MeasureBase):
         ),
         error_messages=_required("a list of 2 or more event names"),
     )
-    window = fields.String(load_default="7d", validate=check_duration)
-    unit = fields.String(load_default="person", validate=check_unit)
+    window = Text(load_default="7d", validate=check_duration)
+    unit = Text(load_default="person", validate=check_unit)
 
 
 class ActivationMeasureSchema(_MeasureBase):
-    start = fields.String(validate=validate.Length(min=1, max=200))
-    action = fields.String(
+    start = Text(validate=validate.Length(min=1, max=200))
+    action = Text(
         required=True,
         validate=validate.Length(min=1, max=200),
         error_messages=_required("the event name that counts as activated"),
     )
-    within = fields.String(load_default="7d", validate=check_duration)
-    unit = fields.String(load_default="person", validate=check_unit)
+    within = Text(load_default="7d", validate=check_duration)
+    unit = Text(load_default="person", validate=check_unit)
 
 
 class RetentionMeasureSchema(_MeasureBase):
-    event = fields.String(validate=validate.Length(min=1, max=200))
-    unit = fields.String(load_default="person", validate=check_unit)
+    event = Text(validate=validate.Length(min=1, max=200))
+    unit = Text(load_default="person", validate=check_unit)
 
 
 MEASURE_SCHEMAS: dict[str, type[Schema]] = {
@@ -305,20 +333,20 @@ class MetricSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    key = fields.String(
+    key = Text(
         required=True,
         validate=validate.Regexp(
             KEY_PATTERN, error="invalid key: use 1 to 100 letters, digits, _ . or -"
         ),
         error_messages=_required("a key such as weekly_active_teams"),
     )
-    name = fields.String(
+    name = Text(
         required=True,
         validate=validate.Length(min=1, max=200),
         error_messages=_required("a display name"),
     )
-    description = fields.String(validate=validate.Length(max=2000))
-    period = fields.String(
+    description = Text(validate=validate.Length(max=2000))
+    period = Text(
         load_default="week",
         validate=validate.OneOf(
             PERIODS, error="invalid period {input!r}: use one of {choices}"
@@ -337,21 +365,21 @@ class DashboardSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    key = fields.String(
+    key = Text(
         required=True,
         validate=validate.Regexp(
             KEY_PATTERN, error="invalid key: use 1 to 100 letters, digits, _ . or -"
         ),
         error_messages=_required("a key such as growth"),
     )
-    name = fields.String(
+    name = Text(
         required=True,
         validate=validate.Length(min=1, max=200),
         error_messages=_required("a display name"),
     )
-    north_star = fields.String(required=True, error_messages=_required("a metric key"))
+    north_star = Text(required=True, error_messages=_required("a metric key"))
     inputs = fields.List(
-        fields.String(),
+        Text(),
         load_default=list,
         validate=validate.Length(max=20, error="at most 20 input metrics"),
     )
@@ -370,15 +398,13 @@ class TileQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    period = fields.String(
+    period = Text(
         validate=validate.OneOf(
             PERIODS, error="invalid period {input!r}: use one of {choices}"
         )
     )
-    at = fields.String(
-        metadata={"description": "date or date-time in the current period"}
-    )
-    as_of = fields.String(
+    at = Text(metadata={"description": "date or date-time in the current period"})
+    as_of = Text(
         metadata={"description": "the instant coverage and completeness are judged at"}
     )
     periods = fields.Integer(
@@ -387,20 +413,20 @@ class TileQuerySchema(Schema):
             min=1, max=MAX_SERIES_PERIODS, error=f"use 1 to {MAX_SERIES_PERIODS}"
         ),
     )
-    compare = fields.String(
+    compare = Text(
         load_default="previous",
         validate=validate.OneOf(
             COMPARE_MODES, error="invalid compare {input!r}: use one of {choices}"
         ),
     )
-    timezone = fields.String(validate=_check_zone)
-    week_start = fields.String(
+    timezone = Text(validate=_check_zone)
+    week_start = Text(
         load_default="monday",
         validate=validate.OneOf(
             WEEKDAYS, error="invalid week_start {input!r}: use one of {choices}"
         ),
     )
-    segment_by = fields.String(validate=check_reference)
+    segment_by = Text(validate=check_reference)
     segment_limit = fields.Integer(
         load_default=10, validate=validate.Range(min=1, max=100, error="use 1 to 100")
     )
@@ -437,7 +463,7 @@ class ChangeSchema(Schema):
         allow_none=True,
         metadata={"description": "absolute / |previous|; null for rates"},
     )
-    relative_reason = fields.String(
+    relative_reason = Text(
         allow_none=True,
         metadata={
             "description": "why relative is null: previous_zero, points or no_value"
@@ -448,7 +474,7 @@ class ChangeSchema(Schema):
 class StepSchema(Schema):
     """One funnel step of a period."""
 
-    event = fields.String()
+    event = Text()
     count = fields.Integer()
     rate = fields.Float(allow_none=True, metadata={"description": "count / entered"})
 
@@ -456,8 +482,8 @@ class StepSchema(Schema):
 class PeriodSchema(Schema):
     """One period of a tile: a half-open range ``[start, end)`` with its value."""
 
-    start = fields.String(metadata={"description": "ISO 8601 instant with its offset"})
-    end = fields.String(metadata={"description": "ISO 8601 instant with its offset"})
+    start = Text(metadata={"description": "ISO 8601 instant with its offset"})
+    end = Text(metadata={"description": "ISO 8601 instant with its offset"})
     value = fields.Float(allow_none=True)
     complete = fields.Boolean()
     coverage = fields.Float(
@@ -476,7 +502,7 @@ class PeriodSchema(Schema):
 class SegmentRowSchema(Schema):
     """One segment value with its current and previous values."""
 
-    segment = fields.String(metadata={"description": "the value, (none) or (other)"})
+    segment = Text(metadata={"description": "the value, (none) or (other)"})
     current = fields.Float(allow_none=True)
     previous = fields.Float(allow_none=True)
     change = fields.Nested(ChangeSchema)
@@ -488,14 +514,12 @@ class SegmentRowSchema(Schema):
 class TileSchema(Schema):
     """A KPI tile."""
 
-    metric = fields.String(allow_none=True)
-    unit = fields.String(
-        metadata={"description": "events, persons, group:<type>, rate, ..."}
-    )
-    period = fields.String()
-    timezone = fields.String()
-    week_start = fields.String()
-    as_of = fields.String()
+    metric = Text(allow_none=True)
+    unit = Text(metadata={"description": "events, persons, group:<type>, rate, ..."})
+    period = Text()
+    timezone = Text()
+    week_start = Text()
+    as_of = Text()
     current = fields.Nested(PeriodSchema)
     previous = fields.Nested(PeriodSchema, allow_none=True)
     change = fields.Nested(ChangeSchema)
@@ -508,7 +532,7 @@ class TileSchema(Schema):
 class DashboardTilesSchema(Schema):
     """A dashboard with every tile computed."""
 
-    key = fields.String()
-    name = fields.String()
+    key = Text()
+    name = Text()
     north_star = fields.Nested(TileSchema)
     inputs = fields.List(fields.Nested(TileSchema))

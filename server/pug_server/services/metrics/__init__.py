@@ -20,6 +20,10 @@ from pug_server.services.metrics.tiles import TileOptions
 logger = logging.getLogger(__name__)
 
 COHORT_TYPES = ("retention", "churn")
+#: The years ``at`` and ``as_of`` may name, so that 120 quarters back or a
+#: year's comparison stay inside the dates Python can represent.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200
 
 
 def options_for(
@@ -27,15 +31,21 @@ def options_for(
 ) -> TileOptions:
     """Resolve loaded tile parameters against a definition and its project.
 
-    :raises BadRequestError: when ``at`` or ``as_of`` cannot be parsed.
+    :raises BadRequestError: when ``at`` or ``as_of`` cannot be parsed or
+        lies outside the years :data:`EARLIEST_YEAR` to :data:`LATEST_YEAR`.
     """
     timezone = params.get("timezone") or project.timezone or "UTC"
     zone = resolve_zone(timezone)
     for name in ("at", "as_of"):
         if params.get(name):
             try:
-                parse_at(params[name], zone)
-            except ValueError as exc:
+                year = parse_at(params[name], zone).year
+                if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+                    raise ValueError(
+                        f"year {year} is out of range: use a date from "
+                        f"{EARLIEST_YEAR} to {LATEST_YEAR}"
+                    )
+            except (ValueError, OverflowError) as exc:
                 raise BadRequestError(
                     f"invalid tile query: {name}: {exc}",
                     code="invalid_query",
@@ -144,7 +154,9 @@ def _with_group_type(
         return {
             **measure,
             "numerator": _with_group_type(measure["numerator"], group_type, options),
-            "denominator": _with_group_type(measure["denominator"], group_type, options),
+            "denominator": _with_group_type(
+                measure["denominator"], group_type, options
+            ),
         }
     if measure_group_type(measure):
         return measure
