@@ -65,8 +65,8 @@ class Spool:
     """Messages waiting for delivery, in the SQLite file at ``path``.
 
     One instance belongs to one process: the consumer thread uses it, and
-    :meth:`pending_through` may be called from any thread because it opens
-    its own connection.
+    :meth:`pending_through`, :meth:`last_id` and :meth:`undelivered_through`
+    may be called from any thread because each opens its own connection.
     """
 
     def __init__(
@@ -150,9 +150,7 @@ class Spool:
     def pending_through(self, last_id: int) -> int:
         """Count rows with an id up to ``last_id`` that are still waiting."""
         with _sqlite_lock:
-            connection = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MILLISECONDS / 1000
-            )
+            connection = self._open_short()
             try:
                 row = connection.execute(
                     "SELECT COUNT(*) FROM pug_spool WHERE id <= ?", (last_id,)
@@ -164,12 +162,67 @@ class Spool:
                 connection.close()
         return int(row[0])
 
+    def last_id(self) -> int:
+        """Return the id of the newest row, 0 when the spool is empty."""
+        with _sqlite_lock:
+            connection = self._open_short()
+            try:
+                row = connection.execute("SELECT MAX(id) FROM pug_spool").fetchone()
+            except sqlite3.OperationalError:
+                return 0
+            finally:
+                connection.close()
+        return int(row[0] or 0)
+
+    def undelivered_through(self, last_id: int) -> int:
+        """Count rows up to ``last_id`` that this process must still deliver.
+
+        Rows claimed by another live process are left out, because that
+        process sends them. Rows whose claim expired or belongs to an exited
+        process are counted, and the claims of exited processes are
+        released here, so the consumer takes those rows over at its next
+        claim instead of waiting for the lease to expire.
+        """
+        stale_before = time.time() - self._lease_seconds
+        with _sqlite_lock:
+            connection = self._open_short()
+            try:
+                groups = connection.execute(
+                    "SELECT claimed_by, COUNT(*),"
+                    " SUM(claimed_at IS NULL OR claimed_at < ?) FROM pug_spool"
+                    " WHERE id <= ? GROUP BY claimed_by",
+                    (stale_before, last_id),
+                ).fetchall()
+                count = 0
+                dead: set[str] = set()
+                for token, rows, expired in groups:
+                    if token is None or token == self._token:
+                        count += rows
+                    elif not _claim_alive(token):
+                        dead.add(token)
+                        count += rows
+                    else:
+                        count += expired
+                if dead:
+                    _release_claims(connection, dead)
+            except sqlite3.OperationalError:
+                return 0
+            finally:
+                connection.close()
+        return count
+
     def close(self) -> None:
         """Close this process's connection; a new call opens another."""
         with _sqlite_lock:
             if self._connection is not None and self._pid == os.getpid():
                 self._connection.close()
             self._connection = None
+
+    def _open_short(self) -> sqlite3.Connection:
+        """Open a connection for a few statements from any thread; the caller closes it."""
+        return sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MILLISECONDS / 1000, isolation_level=None
+        )
 
     def _update(self, sql: str, value: float | None, row_ids: list[int]) -> None:
         connection = self._connect()
@@ -181,16 +234,19 @@ class Spool:
         claims = connection.execute(
             "SELECT DISTINCT claimed_by FROM pug_spool WHERE claimed_by IS NOT NULL"
         ).fetchall()
-        dead = [token for (token,) in claims if not _claim_alive(token)]
+        dead = {token for (token,) in claims if not _claim_alive(token)}
         if dead:
-            with _transaction(connection):
-                connection.executemany(
-                    "UPDATE pug_spool SET claimed_by = NULL WHERE claimed_by = ?",
-                    [(token,) for token in dead],
-                )
-            logger.debug(
-                "released spool claims of exited processes: count=%d", len(dead)
-            )
+            _release_claims(connection, dead)
+
+
+def _release_claims(connection: sqlite3.Connection, tokens: set[str]) -> None:
+    """Release the claims of exited processes; called with _sqlite_lock held."""
+    with _transaction(connection):
+        connection.executemany(
+            "UPDATE pug_spool SET claimed_by = NULL WHERE claimed_by = ?",
+            [(token,) for token in sorted(tokens)],
+        )
+    logger.debug("released spool claims of exited processes: count=%d", len(tokens))
 
 
 class _transaction:

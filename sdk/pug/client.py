@@ -570,17 +570,29 @@ class Client:
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far and wait for the server's responses.
 
+        With a spool, this includes every row the spool held when the call
+        was made, also rows left by an earlier process on the same file,
+        except rows that another live process has claimed and is sending.
+
         :param timeout: seconds to wait; ``None`` waits until done, which
-            during an outage can take as long as all retries.
+            during an outage can take as long as all retries (with a spool,
+            until the server is back).
         :returns: ``True`` when every message queued before the call was
             delivered (the server accepted it, found it a duplicate, or
             rejected it as invalid); ``False`` when the timeout passed or a
             batch was dropped after retries or by a 4xx answer.
         """
-        consumer = self._consumer
-        if consumer is None or self._pid != os.getpid():
+        if self._pid != os.getpid():
             return True
+        consumer = self._consumer
+        if consumer is None:
+            if self._spool is None or not self.options.send or self.options.sync_mode:
+                return True
+            # A forked child starts no consumer until its first call, but
+            # the spool it shares may hold rows to deliver.
+            consumer = self._start_consumer()
         deadline = None if timeout is None else time.monotonic() + timeout
+        spool_through = self._spool.last_id() if self._spool is not None else 0
         target = self._queue.put_count
         failed_before = consumer.failed_count
         consumer.request_flush(target)
@@ -588,21 +600,35 @@ class Client:
             done = consumer.settled.wait_for(
                 lambda: consumer.settled_count >= target, timeout
             )
+        spooled = 0
         if done and self._spool is not None:
-            done = self._wait_for_spool(consumer.spool_last_id, deadline)
+            # Rows this call moved to the spool have ids above spool_through.
+            last_id = max(spool_through, consumer.spool_last_id)
+            spooled = self._wait_for_spool(last_id, deadline)
+            done = not spooled
         if not done:
             logger.warning(
-                "flush timed out: timeout=%ss pending=%d", timeout, self._pending()
+                "flush timed out: timeout=%ss pending=%d spooled=%d",
+                timeout,
+                self._pending(),
+                spooled,
             )
         return done and consumer.failed_count == failed_before
 
-    def _wait_for_spool(self, last_id: int, deadline: float | None) -> bool:
+    def _wait_for_spool(self, last_id: int, deadline: float | None) -> int:
+        """Wait until the spool holds no row to deliver up to ``last_id``.
+
+        :returns: the count of such rows still waiting at the deadline, 0
+            when they were all delivered.
+        """
         assert self._spool is not None
-        while self._spool.pending_through(last_id):
+        while True:
+            waiting = self._spool.undelivered_through(last_id)
+            if not waiting:
+                return 0
             if deadline is not None and time.monotonic() >= deadline:
-                return False
+                return waiting
             time.sleep(SPOOL_POLL_SECONDS)
-        return True
 
     def _pending(self) -> int:
         consumer = self._consumer

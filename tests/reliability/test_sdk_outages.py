@@ -154,17 +154,6 @@ if mode == "send":
     while client.stats()["pending"] and time.monotonic() < deadline:
         time.sleep(0.05)
     print("spooled", client.stats()["pending"], flush=True)
-else:
-    # NOTE: flush() waits only for messages queued by this process, so a
-    # restarted app that wants the rows of its previous run delivered
-    # waits for the spool file to empty.
-    import sqlite3
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        with sqlite3.connect(spool, timeout=10) as connection:
-            if not connection.execute("SELECT COUNT(*) FROM pug_spool").fetchone()[0]:
-                break
-        time.sleep(0.1)
 delivered = client.flush(timeout=240)
 client.close(timeout=5)
 print("delivered" if delivered else "not delivered", flush=True)

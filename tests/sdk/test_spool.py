@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,103 @@ def test_spool_shared_by_fork_sends_once(server, tmp_path):
     assert len(ids) == 20
     assert len(set(ids)) == 20
     assert spooled_rows(path) == 0
+
+
+def leave_rows(path: Path, count: int, prefix: str = "old") -> None:
+    """Store unclaimed rows, as a sender killed before delivering them leaves."""
+    bodies = [
+        json.dumps(
+            {
+                "type": "track",
+                "messageId": f"{prefix}-{index}",
+                "userId": "u-1",
+                "event": "E",
+                "properties": {"i": index},
+            }
+        )
+        for index in range(count)
+    ]
+    spool = Spool(str(path))
+    spool.append(bodies)
+    spool.close()
+
+
+def wait_until_unclaimed(path: Path, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(path) as connection:
+            claimed = connection.execute(
+                "SELECT COUNT(*) FROM pug_spool WHERE claimed_by IS NOT NULL"
+            ).fetchone()[0]
+        if not claimed:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_spool_flush_waits_for_previous_run(server, make_client, tmp_path):
+    path = tmp_path / "spool.db"
+    leave_rows(path, 20)
+    server.respond_with(200, delay=0.2, times=4)
+    client = make_client(server.url, spool_path=path, flush_at=5)
+    assert client.flush(10) is True
+    assert spooled_rows(path) == 0
+    assert len(server.messages()) == 20
+
+
+def test_spool_flush_false_while_previous_rows_wait(server, make_client, tmp_path):
+    path = tmp_path / "spool.db"
+    leave_rows(path, 3)
+    server.set_default(503, {}, **{"Retry-After": "0"})
+    client = make_client(server.url, spool_path=path, max_retries=1)
+    assert client.flush(0.5) is False
+    assert spooled_rows(path) == 3
+
+
+def test_spool_close_drains_previous_run(server, make_client, tmp_path):
+    path = tmp_path / "spool.db"
+    leave_rows(path, 5)
+    server.respond_with(503, headers={"Retry-After": "0"})
+    # After the failed attempt the consumer would wait backoff_max seconds
+    # before it tries the spool again; close() must not wait for that.
+    client = make_client(server.url, spool_path=path, max_retries=0, backoff_max=30)
+    assert server.wait_for_requests(1)
+    assert wait_until_unclaimed(path)
+    client.close(10)
+    assert spooled_rows(path) == 0
+    assert sorted(m["messageId"] for m in server.messages()) == [
+        f"old-{index}" for index in range(5)
+    ]
+
+
+def test_spool_flush_skips_rows_of_live_sender(server, make_client, tmp_path):
+    path = tmp_path / "spool.db"
+    leave_rows(path, 3)
+    other = Spool(str(path))
+    assert len(other.claim(10, 10_000)) == 3
+    client = make_client(server.url, spool_path=path)
+    assert client.flush(2) is True
+    assert spooled_rows(path) == 3
+    assert server.messages() == []
+    other.close()
+
+
+def test_spool_flush_takes_over_dead_sender(server, make_client, tmp_path):
+    path = tmp_path / "spool.db"
+    client = make_client(server.url, spool_path=path)
+    client.track("u-1", "E")
+    assert client.flush(5) is True
+    # Rows that a process claimed after this client opened the spool, and
+    # that it never deleted because it exited.
+    result = run_python(f"""
+        import json
+        from pug._spool import Spool
+        spool = Spool({str(path)!r})
+        spool.append([json.dumps({{"type": "track", "messageId": "dead-1",
+                                   "userId": "u-1", "event": "E"}})])
+        assert spool.claim(10, 10_000)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert client.flush(5) is True
+    assert spooled_rows(path) == 0
+    assert "dead-1" in {m["messageId"] for m in server.messages()}
