@@ -130,15 +130,18 @@ def uses_person(scan: Scan) -> bool:
 def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fragment:
     """Return the CTE *name* (without ``WITH``) for *scan*.
 
-    *plan* hints SQLite's planner, whose default measured slower here:
-    ``"inline"`` (``NOT MATERIALIZED``) lets a join to the ranges search
-    the event index once per range, and ``"materialize"`` builds the rows
-    once so a join by unit can use an automatic index instead of scanning
-    the events again for every row. PostgreSQL keeps its own choice.
+    *plan* hints the planner where its default measured slower in
+    ``benchmarks/metrics.py``. ``"inline"`` (``NOT MATERIALIZED``, SQLite
+    only) lets a join to the ranges search the event index once per range.
+    ``"materialize"`` builds the rows once, so a join by unit uses a hash
+    (PostgreSQL) or an automatic index (SQLite) instead of reading a unit's
+    events again for every row it joins.
     """
     hint = ""
-    if plan is not None and not postgres():
-        hint = "NOT MATERIALIZED " if plan == "inline" else "MATERIALIZED "
+    if plan == "materialize":
+        hint = "MATERIALIZED "
+    elif plan == "inline" and not postgres():
+        hint = "NOT MATERIALIZED "
     builder = _Builder(scan)
     person = uses_person(scan)
     grouped = scan.group_type is not None and (
