@@ -13,6 +13,7 @@ import enum
 import json
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -44,6 +45,30 @@ BATCH_OVERHEAD_BYTES = len(BATCH_PREFIX) + len(batch_suffix("")) + 40
 
 _UTC = dt.timezone.utc
 _MAX_PATH_DEPTH = 100
+
+# Limits of the Pug server (docs/wire-format.md). A message over one of
+# them is rejected by the server, so the client rejects it at call time.
+MAX_ID_LENGTH = 200  # userId, anonymousId, groupId, previousId, messageId
+MAX_NAME_LENGTH = 200  # event, and a page or screen name or category
+MAX_NESTING_DEPTH = 32  # objects and arrays, the message itself is level 1
+GROUP_TYPE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# The shortest argument text that can nest MAX_NESTING_DEPTH levels.
+_DEEP_ARGUMENT_MIN_LENGTH = 2 * MAX_NESTING_DEPTH
+
+# A NUL character as the encoder writes it. A string that contains a
+# backslash followed by "u0000" also contains this text, so a match is
+# confirmed on the decoded message.
+_NUL_ESCAPE = "\\u0000"
+
+# Top-level wire keys by the name of the argument that sets them, for errors.
+_ARGUMENT_NAMES = {
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "messageId": "message_id",
+    "groupId": "group_id",
+    "groupType": "group_type",
+    "previousId": "previous_id",
+}
 
 # uuid4 variant nibble: the top two bits of byte 8 are 10 (RFC 4122).
 _VARIANT_NIBBLE = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -187,11 +212,16 @@ def encode(value: Any, path: str = "") -> str:
     try:
         return _encode_value(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        found, problem = _find_invalid(value, path, 0)
-        if found is None:
-            raise ValueError(f"{path or 'message'}: {exc}") from None
-        error_type = TypeError if isinstance(exc, TypeError) else ValueError
-        raise error_type(f"{found}: {problem}") from None
+        raise _invalid_value(value, path, exc) from None
+
+
+def _invalid_value(value: Any, path: str, exc: Exception) -> Exception:
+    """Return the error for a value the encoder failed on, naming its key."""
+    found, problem = _find_invalid(value, path, 0)
+    if found is None:
+        return ValueError(f"{path or 'message'}: {exc}")
+    error_type = TypeError if isinstance(exc, TypeError) else ValueError
+    return error_type(f"{found}: {problem}")
 
 
 def _find_invalid(value: Any, path: str, depth: int) -> tuple[str | None, str]:
@@ -250,32 +280,123 @@ def encode_message(
 
     :param fields: the kind's own fields, already encoded by
         :func:`track_fields` or one of its siblings.
-    :raises TypeError, ValueError: as :func:`encode`.
+    :raises TypeError, ValueError: as :func:`encode_argument`, and
+        ValueError for a NUL character in any string or key.
     """
     ids = "" if user_id is None else ',"userId":' + encode_string(user_id)
     if anonymous_id is not None:
         ids += ',"anonymousId":' + encode_string(anonymous_id)
     if context:
-        context_json = ',"context":' + encode(
+        context_json = ',"context":' + encode_argument(
             {**context, "library": LIBRARY}, "context"
         )
     else:
         context_json = _DEFAULT_CONTEXT_JSON
     if integrations:
-        context_json += ',"integrations":' + encode(integrations, "integrations")
+        context_json += ',"integrations":' + encode_argument(
+            integrations, "integrations"
+        )
     message_id_json = (
         encode_string(message_id) if message_id else f'"{new_message_id()}"'
     )
     timestamp_text = now_iso() if timestamp is None else format_datetime(timestamp)
-    return (
+    encoded = (
         f'{{"type":"{kind}","messageId":{message_id_json},'
         f'"timestamp":"{timestamp_text}"{ids}{fields}{context_json}}}'
     )
+    # The encoder writes every NUL as an escape, so a message without a
+    # backslash has none; a one-character search rules out most messages.
+    if "\\" in encoded and _NUL_ESCAPE in encoded:
+        _check_nul(json.loads(encoded))
+    return encoded
+
+
+def encode_argument(value: Any, path: str) -> str:
+    """Encode a message argument such as ``properties`` and check its nesting.
+
+    The argument is level 2 of its message, so it may nest
+    ``MAX_NESTING_DEPTH - 1`` levels itself.
+
+    :raises TypeError, ValueError: as :func:`encode`, and ValueError when it
+        nests deeper than the server accepts.
+    """
+    try:
+        encoded = _encode_value(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _invalid_value(value, path, exc) from None
+    # Each level writes an opening and a closing bracket, so a shorter text
+    # cannot nest too deeply. A flat object has no "[" and one "{".
+    if len(encoded) >= _DEEP_ARGUMENT_MIN_LENGTH and (
+        "[" in encoded or encoded.rfind("{") > 0
+    ):
+        if encoded.count("{") + encoded.count("[") >= MAX_NESTING_DEPTH:
+            _check_depth(json.loads(encoded), path, 2)
+    return encoded
+
+
+def _check_depth(value: Any, path: str, level: int) -> None:
+    """Raise ValueError when ``value``, at ``level`` of a message, nests too deeply."""
+    stack: list[tuple[Any, str, int]] = [(value, path, level)]
+    while stack:
+        item, item_path, depth = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            raise ValueError(
+                f"{item_path}: objects and arrays nest more than "
+                f"{MAX_NESTING_DEPTH} levels, counting the message as level 1, "
+                "and the server rejects that; flatten the value"
+            )
+        if isinstance(item, dict):
+            children = [(child, f"{item_path}.{key}") for key, child in item.items()]
+        else:
+            children = [(child, f"{item_path}[{i}]") for i, child in enumerate(item)]
+        for child, child_path in reversed(children):
+            if isinstance(child, (dict, list)):
+                stack.append((child, child_path, depth + 1))
+
+
+def _child_path(path: str, key: str) -> str:
+    if not path:
+        return _ARGUMENT_NAMES.get(key, key)
+    return f"{path}.{key}"
+
+
+def _check_nul(message: dict[str, Any]) -> None:
+    """Raise ValueError naming the first string or key that contains a NUL."""
+    stack: list[tuple[Any, str]] = [(message, "")]
+    while stack:
+        value, value_path = stack.pop()
+        if isinstance(value, str):
+            if "\0" in value:
+                raise ValueError(f"{value_path}: {_NUL_RULE}")
+            continue
+        if isinstance(value, dict):
+            for key in value:
+                if "\0" in key:
+                    shown = encode_string(key)[1:-1]
+                    raise ValueError(
+                        f"{value_path or 'message'}: key '{shown}' {_NUL_RULE}"
+                    )
+            children = [
+                (item, _child_path(value_path, key)) for key, item in value.items()
+            ]
+        elif isinstance(value, list):
+            children = [
+                (item, f"{value_path}[{index}]") for index, item in enumerate(value)
+            ]
+        else:
+            continue
+        stack.extend(reversed(children))
+
+
+_NUL_RULE = (
+    "contains a NUL character (\\u0000), which the server rejects because "
+    "PostgreSQL cannot store it; remove it from the text"
+)
 
 
 def track_fields(event: str, properties: Mapping[str, Any] | None) -> str:
     """Encode the fields of a track message."""
-    properties_json = encode(properties, "properties") if properties else "{}"
+    properties_json = encode_argument(properties, "properties") if properties else "{}"
     return f',"event":{encode_string(event)},"properties":{properties_json}'
 
 
@@ -288,7 +409,7 @@ def identify_fields(
         previous = merged.get("$set_once")
         merged["$set_once"] = {**(previous or {}), **set_once}
         traits = merged
-    return ',"traits":' + (encode(traits, "traits") if traits else "{}")
+    return ',"traits":' + (encode_argument(traits, "traits") if traits else "{}")
 
 
 def group_fields(
@@ -298,7 +419,7 @@ def group_fields(
     group_type_json = ""
     if group_type is not None:
         group_type_json = ',"groupType":' + encode_string(group_type)
-    traits_json = encode(traits, "traits") if traits else "{}"
+    traits_json = encode_argument(traits, "traits") if traits else "{}"
     return (
         f',"groupId":{encode_string(group_id)}{group_type_json},"traits":{traits_json}'
     )
@@ -321,7 +442,7 @@ def view_fields(
     return (
         parts
         + ',"properties":'
-        + (encode(properties, "properties") if properties else "{}")
+        + (encode_argument(properties, "properties") if properties else "{}")
     )
 
 

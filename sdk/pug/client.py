@@ -34,6 +34,7 @@ from pug._options import (
 )
 from pug._queue import MessageQueue
 from pug._spool import Spool
+from pug._wire import GROUP_TYPE_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH
 from pug.errors import MessageDroppedError
 from pug.transport import BatchSender, RequestsTransport
 
@@ -315,7 +316,7 @@ class Client:
                 raise ValueError("group_id is required; pass the group's key")
             _check_mapping("traits", traits)
             if group_type is not None:
-                _require_name("group_type", group_type)
+                _check_group_type(group_type)
             fields = _wire.group_fields(group_id, group_type, traits)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("group", exc)
@@ -443,11 +444,8 @@ class Client:
         integrations: Mapping[str, Any] | None,
     ) -> bool:
         try:
-            for argument, value in (("category", category), ("name", name)):
-                if value is not None and not isinstance(value, str):
-                    raise TypeError(
-                        f"{argument} must be a str or None, got {type(value).__name__}"
-                    )
+            _check_optional_name("category", category)
+            _check_optional_name("name", name)
             _check_mapping("properties", properties)
             fields = _wire.view_fields(category, name, properties)
         except (TypeError, ValueError) as exc:
@@ -683,25 +681,57 @@ class Client:
 def _optional_id(argument: str, value: object) -> str | None:
     """Return an id as a str, ``None`` when missing or empty."""
     if type(value) is str:
+        if len(value) > MAX_ID_LENGTH:
+            raise _too_long(argument, value, MAX_ID_LENGTH)
         return value or None
     if value is None:
         return None
     if isinstance(value, (str, uuid.UUID)) or (
         isinstance(value, int) and not isinstance(value, bool)
     ):
-        return str(value)
+        text = str(value)
+        if len(text) > MAX_ID_LENGTH:
+            raise _too_long(argument, text, MAX_ID_LENGTH)
+        return text or None
     raise TypeError(
         f"{argument} must be a str, int or UUID, got {type(value).__name__}"
     )
 
 
 def _require_name(argument: str, value: object) -> None:
-    if type(value) is str and value:
+    if type(value) is str and value and len(value) <= MAX_NAME_LENGTH:
         return
     if value is None or value == "":
         raise ValueError(f"{argument} is required; pass a non-empty str")
     if not isinstance(value, str):
         raise TypeError(f"{argument} must be a str, got {type(value).__name__}")
+    raise _too_long(argument, value, MAX_NAME_LENGTH)
+
+
+def _check_optional_name(argument: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a str or None, got {type(value).__name__}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise _too_long(argument, value, MAX_NAME_LENGTH)
+
+
+def _check_group_type(value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"group_type must be a str, got {type(value).__name__}")
+    if not GROUP_TYPE_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"group_type {value[:100]!r} is invalid: the server accepts 1 to 100 "
+            "letters, digits, '_', '.' or '-', for example team"
+        )
+
+
+def _too_long(argument: str, value: str, limit: int) -> ValueError:
+    return ValueError(
+        f"{argument} is {len(value)} characters, over the server's limit of "
+        f"{limit}; shorten it"
+    )
 
 
 def _check_mapping(argument: str, value: object) -> None:

@@ -68,6 +68,109 @@ INVALID_CALLS = [
 ]
 
 
+def nested(levels):
+    """Return a dict whose objects nest ``levels`` deep (``{}`` is one level)."""
+    value = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def nested_list(levels):
+    """Return a list whose arrays nest ``levels`` deep (``[]`` is one level)."""
+    value = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+LONG = "x" * 201
+
+# Values the server rejects: ids and names over 200 characters, nesting
+# deeper than 32 levels counting the message as level 1, and NUL.
+LIMIT_CALLS = [
+    ("track", (LONG, "E"), {}, ValueError, r"user_id is 201 characters.*200"),
+    ("track", (10**201, "E"), {}, ValueError, r"user_id is 202 characters.*200"),
+    (
+        "track",
+        (None, "E"),
+        {"anonymous_id": LONG},
+        ValueError,
+        r"anonymous_id is 201 characters.*200",
+    ),
+    ("track", ("u-1", "E"), {"group_id": LONG}, ValueError, r"group_id is 201.*200"),
+    (
+        "track",
+        ("u-1", "E"),
+        {"message_id": LONG},
+        ValueError,
+        r"message_id is 201 characters.*200",
+    ),
+    ("track", ("u-1", LONG), {}, ValueError, r"event is 201 characters.*200"),
+    ("group", ("u-1", LONG), {}, ValueError, r"group_id is 201 characters.*200"),
+    (
+        "group",
+        ("u-1", "g-1"),
+        {"group_type": "a team"},
+        ValueError,
+        r"group_type .* 1 to 100 letters",
+    ),
+    ("alias", (LONG, "u-1"), {}, ValueError, r"previous_id is 201 characters.*200"),
+    ("alias", ("a-1", LONG), {}, ValueError, r"user_id is 201 characters.*200"),
+    ("page", ("u-1", None, LONG), {}, ValueError, r"name is 201 characters.*200"),
+    ("screen", ("u-1", LONG), {}, ValueError, r"category is 201 characters.*200"),
+    (
+        "track",
+        ("u-1", "E", nested(32)),
+        {},
+        ValueError,
+        r"properties(\.a)+: .*more than 32 levels",
+    ),
+    (
+        "track",
+        ("u-1", "E"),
+        {"context": {"app": [[nested(30)]]}},
+        ValueError,
+        r"context\.app\[0\]\[0\](\.a)*: .*more than 32 levels",
+    ),
+    (
+        "track",
+        ("u-1", "E", {"x": nested_list(31)}),
+        {},
+        ValueError,
+        r"properties\.x(\[0\])+: .*more than 32 levels",
+    ),
+    (
+        "identify",
+        ("u-1", nested(32)),
+        {},
+        ValueError,
+        r"traits(\.a)+: .*more than 32 levels",
+    ),
+    ("track", ("u-1", "E", {"x": "a\0b"}), {}, ValueError, r"properties\.x: .*NUL"),
+    (
+        "track",
+        ("u-1", "E", {"x": {"k\0": 1}}),
+        {},
+        ValueError,
+        r"properties\.x: key 'k\\u0000' .*NUL",
+    ),
+    ("track", ("u\0", "E"), {}, ValueError, r"user_id: .*NUL"),
+    ("track", ("u-1", "E\0"), {}, ValueError, r"event: .*NUL"),
+    ("group", ("u-1", "g\0"), {}, ValueError, r"group_id: .*NUL"),
+    ("alias", ("a\0", "u-1"), {}, ValueError, r"previous_id: .*NUL"),
+    (
+        "track",
+        ("u-1", "E"),
+        {"groups": {"team": "t\0"}},
+        ValueError,
+        r"context\.groups\.team: .*NUL",
+    ),
+]
+
+INVALID_CALLS += LIMIT_CALLS
+
+
 @pytest.mark.parametrize(
     ("method", "args", "kwargs", "error", "message"), INVALID_CALLS
 )
@@ -87,6 +190,30 @@ def test_lenient_call_returns_false(method, args, kwargs, error, message):
     assert client.stats()["dropped"] == {"invalid": 1}
     assert isinstance(errors.calls[0][0], error)
     assert errors.calls[0][1] == []
+
+
+ACCEPTED_AT_LIMITS = [
+    ("track", ("x" * 200, "x" * 200), {"group_id": "x" * 200}),
+    ("track", (10**199, "E"), {"message_id": "x" * 200}),
+    ("track", (None, "E"), {"anonymous_id": "x" * 200}),
+    ("track", ("u-1", "E", nested(31)), {}),
+    ("track", ("u-1", "E"), {"context": {"app": nested(30)}}),
+    ("track", ("u-1", "E", {"x": [[nested(28)]]}), {}),
+    ("track", ("u-1", "E", {"x": nested_list(30)}), {}),
+    ("identify", ("u-1", {"x": nested(30)}), {}),
+    ("group", ("u-1", "x" * 200), {"group_type": "team.core-1_a" * 7}),
+    ("alias", ("x" * 200, "x" * 200), {}),
+    ("page", ("u-1", "x" * 200, "x" * 200), {}),
+    # A backslash followed by "u0000" is ordinary text, not a NUL.
+    ("track", ("u-1", "E", {"x": "\\u0000", "\\u0000": 1}), {}),
+    ("track", ("u-1", "E", {"x": "{[" * 40}), {}),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs"), ACCEPTED_AT_LIMITS)
+def test_strict_call_accepts_values_at_limits(method, args, kwargs):
+    client = pug.Client("write-key", send=False, strict=True, flush_on_exit=False)
+    assert getattr(client, method)(*args, **kwargs) is True
 
 
 def test_invalid_call_logs_warning(caplog):
