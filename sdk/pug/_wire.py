@@ -271,6 +271,7 @@ def encode_message(
     timestamp: dt.datetime | None,
     message_id: str | None,
     integrations: Mapping[str, Any] | None,
+    check_keys: bool = False,
 ) -> str:
     """Encode a Segment-spec message from its common fields and ``fields``.
 
@@ -280,6 +281,7 @@ def encode_message(
 
     :param fields: the kind's own fields, already encoded by
         :func:`track_fields` or one of its siblings.
+    :param check_keys: as for :func:`encode_argument`.
     :raises TypeError, ValueError: as :func:`encode_argument`, and
         ValueError for a NUL character in any string or key.
     """
@@ -288,13 +290,13 @@ def encode_message(
         ids += ',"anonymousId":' + encode_string(anonymous_id)
     if context:
         context_json = ',"context":' + encode_argument(
-            {**context, "library": LIBRARY}, "context"
+            {**context, "library": LIBRARY}, "context", check_keys
         )
     else:
         context_json = _DEFAULT_CONTEXT_JSON
     if integrations:
         context_json += ',"integrations":' + encode_argument(
-            integrations, "integrations"
+            integrations, "integrations", check_keys
         )
     message_id_json = (
         encode_string(message_id) if message_id else f'"{new_message_id()}"'
@@ -311,12 +313,14 @@ def encode_message(
     return encoded
 
 
-def encode_argument(value: Any, path: str) -> str:
+def encode_argument(value: Any, path: str, check_keys: bool = False) -> str:
     """Encode a message argument such as ``properties`` and check its nesting.
 
     The argument is level 2 of its message, so it may nest
     ``MAX_NESTING_DEPTH - 1`` levels itself.
 
+    :param check_keys: also reject keys that collide once made strings, see
+        :func:`check_key_collisions`; the client does so in strict mode.
     :raises TypeError, ValueError: as :func:`encode`, and ValueError when it
         nests deeper than the server accepts.
     """
@@ -331,7 +335,66 @@ def encode_argument(value: Any, path: str) -> str:
     ):
         if encoded.count("{") + encoded.count("[") >= MAX_NESTING_DEPTH:
             _check_depth(json.loads(encoded), path, 2)
+    if check_keys:
+        check_key_collisions(value, path)
     return encoded
+
+
+def check_key_collisions(value: Any, path: str) -> None:
+    """Reject a mapping whose keys collide once converted to JSON strings.
+
+    JSON keys are strings, so the encoder sends an int, float, bool or
+    ``None`` key as its JSON text, and ``{1: "a", "1": "b"}`` sends the key
+    ``"1"`` twice, of which the server keeps the last. This walk costs more
+    than the encoding itself, so the client runs it only in strict mode.
+    Call it after :func:`encode` succeeded on ``value``, which bounds its
+    nesting and makes every conversion valid.
+
+    :raises ValueError: naming the key's path, such as ``properties.meta.1``.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, item_path = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                _check_dict_keys(item, item_path)
+            children = [(child, f"{item_path}.{key}") for key, child in item.items()]
+        elif isinstance(item, (list, tuple)):
+            children = [(child, f"{item_path}[{i}]") for i, child in enumerate(item)]
+        elif isinstance(item, (str, int, float)) or item is None:
+            continue
+        else:
+            # A Mapping, dataclass, set or Enum: walk what the encoder sends.
+            children = [(_convert(item), item_path)]
+        stack.extend(reversed(children))
+
+
+def _check_dict_keys(item: dict[Any, Any], path: str) -> None:
+    seen: dict[str, Any] = {}
+    for key in item:
+        text = _key_text(key)
+        if text in seen:
+            raise ValueError(
+                f"{path}.{text}: keys {seen[text]!r} and {key!r} are both sent as "
+                f'the JSON key "{text}", and the server keeps only the last; '
+                "rename one of them"
+            )
+        seen[text] = key
+
+
+def _key_text(key: Any) -> str:
+    """Return a key as the JSON encoder writes it (bool before int)."""
+    if isinstance(key, str):
+        return key
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, float):
+        return float.__repr__(key)
+    return int.__repr__(key)
 
 
 def _check_depth(value: Any, path: str, level: int) -> None:
@@ -394,14 +457,20 @@ _NUL_RULE = (
 )
 
 
-def track_fields(event: str, properties: Mapping[str, Any] | None) -> str:
+def track_fields(
+    event: str, properties: Mapping[str, Any] | None, check_keys: bool = False
+) -> str:
     """Encode the fields of a track message."""
-    properties_json = encode_argument(properties, "properties") if properties else "{}"
+    properties_json = (
+        encode_argument(properties, "properties", check_keys) if properties else "{}"
+    )
     return f',"event":{encode_string(event)},"properties":{properties_json}'
 
 
 def identify_fields(
-    traits: Mapping[str, Any] | None, set_once: Mapping[str, Any] | None
+    traits: Mapping[str, Any] | None,
+    set_once: Mapping[str, Any] | None,
+    check_keys: bool = False,
 ) -> str:
     """Encode the traits of an identify message, ``set_once`` as ``$set_once``."""
     if set_once is not None:
@@ -409,17 +478,22 @@ def identify_fields(
         previous = merged.get("$set_once")
         merged["$set_once"] = {**(previous or {}), **set_once}
         traits = merged
-    return ',"traits":' + (encode_argument(traits, "traits") if traits else "{}")
+    return ',"traits":' + (
+        encode_argument(traits, "traits", check_keys) if traits else "{}"
+    )
 
 
 def group_fields(
-    group_id: str, group_type: str | None, traits: Mapping[str, Any] | None
+    group_id: str,
+    group_type: str | None,
+    traits: Mapping[str, Any] | None,
+    check_keys: bool = False,
 ) -> str:
     """Encode the fields of a group message; no ``groupType`` when ``None``."""
     group_type_json = ""
     if group_type is not None:
         group_type_json = ',"groupType":' + encode_string(group_type)
-    traits_json = encode_argument(traits, "traits") if traits else "{}"
+    traits_json = encode_argument(traits, "traits", check_keys) if traits else "{}"
     return (
         f',"groupId":{encode_string(group_id)}{group_type_json},"traits":{traits_json}'
     )
@@ -431,7 +505,10 @@ def alias_fields(previous_id: str) -> str:
 
 
 def view_fields(
-    category: str | None, name: str | None, properties: Mapping[str, Any] | None
+    category: str | None,
+    name: str | None,
+    properties: Mapping[str, Any] | None,
+    check_keys: bool = False,
 ) -> str:
     """Encode the fields of a page or screen message."""
     parts = ""
@@ -442,7 +519,11 @@ def view_fields(
     return (
         parts
         + ',"properties":'
-        + (encode_argument(properties, "properties") if properties else "{}")
+        + (
+            encode_argument(properties, "properties", check_keys)
+            if properties
+            else "{}"
+        )
     )
 
 

@@ -80,7 +80,8 @@ class Client:
     :param sync_mode: send each message in the calling thread, with retries.
     :param send: when ``False``, check and encode messages but deliver nothing.
     :param strict: raise :class:`TypeError` or :class:`ValueError` for invalid
-        arguments instead of logging and returning ``False``.
+        arguments instead of logging and returning ``False``, and also reject
+        mapping keys that collide once made strings (``1`` and ``"1"``).
     :param debug: log the ``pug`` logger at DEBUG to stderr.
     :param spool_path: a SQLite file that keeps queued messages across
         crashes, restarts and outages, see ``docs/sdk.md``.
@@ -237,7 +238,11 @@ class Client:
             context = _wire.track_context(
                 context, _optional_id("group_id", group_id), groups
             )
-            fields = _wire.track_fields(event, properties)  # type: ignore[arg-type]
+            fields = _wire.track_fields(
+                event,  # type: ignore[arg-type]
+                properties,
+                self.options.strict,
+            )
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("track", exc)
         return self._enqueue(
@@ -275,7 +280,7 @@ class Client:
         try:
             _check_mapping("traits", traits)
             _check_mapping("set_once", set_once)
-            fields = _wire.identify_fields(traits, set_once)
+            fields = _wire.identify_fields(traits, set_once, self.options.strict)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("identify", exc)
         return self._enqueue(
@@ -317,7 +322,9 @@ class Client:
             _check_mapping("traits", traits)
             if group_type is not None:
                 _check_group_type(group_type)
-            fields = _wire.group_fields(group_id, group_type, traits)
+            fields = _wire.group_fields(
+                group_id, group_type, traits, self.options.strict
+            )
         except (TypeError, ValueError) as exc:
             return self._reject_invalid("group", exc)
         return self._enqueue(
@@ -447,7 +454,7 @@ class Client:
             _check_optional_name("category", category)
             _check_optional_name("name", name)
             _check_mapping("properties", properties)
-            fields = _wire.view_fields(category, name, properties)
+            fields = _wire.view_fields(category, name, properties, self.options.strict)
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)
         return self._enqueue(
@@ -496,6 +503,7 @@ class Client:
                 timestamp,
                 _optional_id("message_id", message_id),
                 integrations,
+                self.options.strict,
             )
         except (TypeError, ValueError) as exc:
             return self._reject_invalid(kind, exc)

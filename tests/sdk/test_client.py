@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import types
 
 import pytest
 
@@ -214,6 +215,52 @@ ACCEPTED_AT_LIMITS = [
 def test_strict_call_accepts_values_at_limits(method, args, kwargs):
     client = pug.Client("write-key", send=False, strict=True, flush_on_exit=False)
     assert getattr(client, method)(*args, **kwargs) is True
+
+
+COLLIDING_KEYS = [
+    ("track", ("u-1", "E", {1: "a", "1": "b"}), {}, r'properties\.1: keys 1 and \'1\''),
+    (
+        "track",
+        ("u-1", "E", {"meta": [{"true": 1, True: 2}]}),
+        {},
+        r'properties\.meta\[0\]\.true: keys .* sent as the JSON key "true"',
+    ),
+    ("track", ("u-1", "E", {"x": {None: 1, "null": 2}}), {}, r"properties\.x\.null"),
+    ("track", ("u-1", "E", {"x": {1.5: 1, "1.5": 2}}), {}, r"properties\.x\.1\.5"),
+    ("track", ("u-1", "E"), {"context": {"app": {2: 1, "2": 2}}}, r"context\.app\.2"),
+    ("track", ("u-1", "E"), {"groups": {7: "t-1", "7": "t-2"}}, r"context\.groups\.7"),
+    ("track", ("u-1", "E"), {"integrations": {0: 1, "0": 2}}, r"integrations\.0"),
+    ("identify", ("u-1", {3: 1, "3": 2}), {}, r"traits\.3"),
+    ("identify", ("u-1",), {"set_once": {4: 1, "4": 2}}, r"traits\.\$set_once\.4"),
+    ("group", ("u-1", "g-1", {5: 1, "5": 2}), {}, r"traits\.5"),
+    ("page", ("u-1", None, "Home", {6: 1, "6": 2}), {}, r"properties\.6"),
+    (
+        "track",
+        ("u-1", "E", {"x": types.MappingProxyType({8: 1, "8": 2})}),
+        {},
+        r"properties\.x\.8",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs", "message"), COLLIDING_KEYS)
+def test_strict_call_rejects_colliding_keys(method, args, kwargs, message):
+    client = pug.Client("write-key", send=False, strict=True, flush_on_exit=False)
+    with pytest.raises(ValueError, match=message):
+        getattr(client, method)(*args, **kwargs)
+
+
+def test_strict_call_accepts_distinct_keys():
+    client = pug.Client("write-key", send=False, strict=True, flush_on_exit=False)
+    properties = {1: "a", 2.5: "b", False: "c", None: "d", "x": {"1.0": 1, 1: 2}}
+    assert client.track("u-1", "E", properties) is True
+
+
+def test_lenient_call_sends_colliding_keys(make_client, server):
+    client = make_client(server.url)
+    assert client.track("u-1", "E", {1: "a", "1": "b"}) is True
+    assert client.flush(5) is True
+    assert b'"properties":{"1":"a","1":"b"}' in server.requests[0].body
 
 
 def test_invalid_call_logs_warning(caplog):
