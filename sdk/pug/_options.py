@@ -61,11 +61,21 @@ class ClientOptions:
         _check_write_key(self.write_key)
         _check_host(self.host)
         object.__setattr__(self, "host", self.host.rstrip("/"))
-        for name in ("flush_at", "max_queue_size", "max_message_bytes"):
+        for name in (
+            "flush_at",
+            "max_queue_size",
+            "max_message_bytes",
+            "max_batch_bytes",
+        ):
             _check_int(name, getattr(self, name), minimum=1)
-        _check_int(
-            "max_batch_bytes", self.max_batch_bytes, minimum=self.max_message_bytes
-        )
+        if self.max_message_bytes > self.max_batch_bytes:
+            # Either option may be the wrong one, so the message names both.
+            raise ConfigurationError(
+                f"max_message_bytes ({self.max_message_bytes}) must not exceed "
+                f"max_batch_bytes ({self.max_batch_bytes}), because every message "
+                "must fit in one batch; lower max_message_bytes or raise "
+                "max_batch_bytes"
+            )
         _check_int("max_retries", self.max_retries, minimum=0)
         for name in ("flush_interval", "backoff_max"):
             _check_seconds(name, getattr(self, name), positive=True)

@@ -24,7 +24,12 @@ from pug.errors import DeliveryError
         ("flush_interval", 0, r"flush_interval must be a positive number"),
         ("max_queue_size", 0, r"max_queue_size must be an int of at least 1"),
         ("max_message_bytes", -5, r"max_message_bytes must be an int of at least 1"),
-        ("max_batch_bytes", 100, r"max_batch_bytes must be an int of at least 32000"),
+        (
+            "max_batch_bytes",
+            100,
+            r"max_message_bytes \(32000\) must not exceed max_batch_bytes \(100\)",
+        ),
+        ("max_batch_bytes", "big", r"max_batch_bytes must be an int of at least 1"),
         ("max_retries", -1, r"max_retries must be an int of at least 0"),
         (
             "timeout",
@@ -48,6 +53,21 @@ from pug.errors import DeliveryError
 def test_options_reject_invalid_value(option, value, message):
     with pytest.raises(pug.ConfigurationError, match=message):
         pug.Client("write-key", flush_on_exit=False, **{option: value})
+
+
+def test_options_name_message_bytes_over_batch():
+    with pytest.raises(pug.ConfigurationError) as caught:
+        pug.Client("write-key", flush_on_exit=False, max_message_bytes=10**9)
+    assert str(caught.value).startswith(
+        "max_message_bytes (1000000000) must not exceed max_batch_bytes (500000)"
+    )
+
+
+def test_options_accept_message_bytes_equal_batch():
+    client = pug.Client(
+        "write-key", flush_on_exit=False, max_message_bytes=1000, max_batch_bytes=1000
+    )
+    assert client.options.max_message_bytes == 1000
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "ftp://pug", "", None])
