@@ -111,12 +111,21 @@ class ClientOptions:
         return (float(self.timeout), float(self.timeout))
 
 
+_WRITE_KEY_HINT = "pass the project's write key (pw_...)"
+
+
 def _check_write_key(value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        shown = mask_key(value) if isinstance(value, str) else type(value).__name__
+    # No message shows the key: only a missing or blank one is an error here.
+    if not isinstance(value, str):
         raise ConfigurationError(
-            f"write_key must be a non-empty str, got {shown!r}; "
-            "copy the project's write key from the server"
+            f"write_key must be a non-empty str, got {type(value).__name__}; "
+            f"{_WRITE_KEY_HINT}"
+        )
+    if not value:
+        raise ConfigurationError(f"write_key is empty: {_WRITE_KEY_HINT}")
+    if not value.strip():
+        raise ConfigurationError(
+            f"write_key is empty (only whitespace): {_WRITE_KEY_HINT}"
         )
 
 

@@ -78,12 +78,24 @@ def test_options_reject_host_without_scheme(host):
         pug.Client("write-key", host, flush_on_exit=False)
 
 
-@pytest.mark.parametrize("write_key", ["", "   ", None, 42])
-def test_options_reject_missing_write_key(write_key):
-    with pytest.raises(
-        pug.ConfigurationError, match=r"write_key must be a non-empty str"
-    ):
+@pytest.mark.parametrize(
+    ("write_key", "message"),
+    [
+        ("", r"^write_key is empty: pass the project's write key \(pw_\.\.\.\)$"),
+        ("   ", r"^write_key is empty \(only whitespace\): pass the project's"),
+        (None, r"^write_key must be a non-empty str, got NoneType; pass the"),
+        (42, r"^write_key must be a non-empty str, got int; pass the"),
+    ],
+)
+def test_options_reject_missing_write_key(write_key, message):
+    with pytest.raises(pug.ConfigurationError, match=message):
         pug.Client(write_key, flush_on_exit=False)
+
+
+def test_options_empty_key_error_shows_no_mask():
+    with pytest.raises(pug.ConfigurationError) as caught:
+        pug.Client("", flush_on_exit=False)
+    assert "..." not in str(caught.value).replace("(pw_...)", "")
 
 
 def test_options_error_masks_write_key():
