@@ -61,21 +61,9 @@ class ClientOptions:
         _check_write_key(self.write_key)
         _check_host(self.host)
         object.__setattr__(self, "host", self.host.rstrip("/"))
-        for name in (
-            "flush_at",
-            "max_queue_size",
-            "max_message_bytes",
-            "max_batch_bytes",
-        ):
+        for name in ("flush_at", "max_queue_size"):
             _check_int(name, getattr(self, name), minimum=1)
-        if self.max_message_bytes > self.max_batch_bytes:
-            # Either option may be the wrong one, so the message names both.
-            raise ConfigurationError(
-                f"max_message_bytes ({self.max_message_bytes}) must not exceed "
-                f"max_batch_bytes ({self.max_batch_bytes}), because every message "
-                "must fit in one batch; lower max_message_bytes or raise "
-                "max_batch_bytes"
-            )
+        _check_sizes(self.max_message_bytes, self.max_batch_bytes)
         _check_int("max_retries", self.max_retries, minimum=0)
         for name in ("flush_interval", "backoff_max"):
             _check_seconds(name, getattr(self, name), positive=True)
@@ -126,6 +114,18 @@ def _check_write_key(value: object) -> None:
     if not value.strip():
         raise ConfigurationError(
             f"write_key is empty (only whitespace): {_WRITE_KEY_HINT}"
+        )
+
+
+def _check_sizes(max_message_bytes: int, max_batch_bytes: int) -> None:
+    _check_int("max_message_bytes", max_message_bytes, minimum=1)
+    _check_int("max_batch_bytes", max_batch_bytes, minimum=1)
+    if max_message_bytes > max_batch_bytes:
+        # Either option may be the wrong one, so the message names both.
+        raise ConfigurationError(
+            f"max_message_bytes ({max_message_bytes}) must not exceed "
+            f"max_batch_bytes ({max_batch_bytes}), because every message must "
+            "fit in one batch; lower max_message_bytes or raise max_batch_bytes"
         )
 
 
