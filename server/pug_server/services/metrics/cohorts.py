@@ -20,6 +20,7 @@ from pug_server.services.metrics.measures import (
     ranges_table,
     rank_segments,
     ratio_of,
+    segment_label,
 )
 from pug_server.services.metrics.periods import Range
 from pug_server.services.metrics.scan import Scan, build_scan
@@ -182,7 +183,7 @@ def cohort_segments(
     """Return shares per segment; each unit sits in one row per range."""
     table: dict[str, dict[int, list[int]]] = {}
     for index, segment, cohort, kept in _rows(measure, context, ranges, segment=True):
-        name = NONE if segment is None else segment
+        name = segment_label(segment)
         counts = table.setdefault(name, {}).setdefault(index, [0, 0])
         counts[0] += cohort
         counts[1] += kept

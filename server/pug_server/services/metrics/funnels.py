@@ -23,6 +23,7 @@ from pug_server.services.metrics.measures import (
     ranges_table,
     rank_segments,
     ratio_of,
+    segment_label,
 )
 from pug_server.services.metrics.periods import Range
 from pug_server.services.metrics.scan import Scan, build_scan
@@ -150,7 +151,7 @@ def funnel_segments(
     steps = len(measure["steps"])
     table: dict[str, dict[int, list[int]]] = {}
     for step, index, segment, units in _query(measure, context, ranges, segment=True):
-        name = NONE if segment is None else segment
+        name = segment_label(segment)
         counts = table.setdefault(name, {}).setdefault(index, [0] * steps)
         counts[step] += units
     entered = {

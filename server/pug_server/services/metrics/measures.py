@@ -8,14 +8,21 @@ ranges and aggregates per range, so a unique count over a range is one
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pug_server.services.metrics.periods import UTC, Calendar, Range
 from pug_server.services.metrics.scan import Scan, build_scan
-from pug_server.services.metrics.sql import Fragment, run, values_table
+from pug_server.services.metrics.sql import (
+    INTEGRAL_LIMIT,
+    Fragment,
+    run,
+    values_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,52 @@ class Context:
     as_of: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
     segment: str | None = None
     segment_limit: int = 10
+
+
+def segment_label(key: str | None) -> str:
+    """Return the row label of a segment key from ``JsonValue.segment_key``.
+
+    A string is shown as it is, unless it is itself valid JSON (``"1"``,
+    ``"true"``) or a reserved row name. Such a string is shown JSON-quoted,
+    so that it differs from the label of the number or boolean. Numbers are shown in
+    their shortest form with integral values as integers, and arrays and
+    objects as compact JSON with sorted keys.
+    """
+    if key is None:
+        return NONE
+    kind, text = key[0], key[1:]
+    if kind == "s":
+        if text in (NONE, OTHER) or _is_json(text):
+            return json.dumps(text, ensure_ascii=False)
+        return text
+    if kind == "n":
+        return _number_label(text)
+    if kind == "b":
+        return text
+    return json.dumps(
+        json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def _number_label(text: str) -> str:
+    if re.fullmatch(r"-?[0-9]+", text):
+        return str(int(text))
+    number = float(text)
+    if number.is_integer() and abs(number) < INTEGRAL_LIMIT:
+        return str(int(number))
+    return repr(number)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return False
+    return True
 
 
 def measure_group_type(measure: dict[str, Any]) -> str | None:
@@ -127,20 +180,30 @@ def simple_segments(
         buckets.params + events.params,
     )
     table: dict[str, dict[int, Any]] = {}
+    keys: dict[str, list[str]] = {}
     for index, segment, value in rows:
-        name = NONE if segment is None else segment
-        table.setdefault(name, {})[index] = value
+        name = segment_label(segment)
+        if segment is not None:
+            keys.setdefault(name, []).append(segment)
+        values = table.setdefault(name, {})
+        # NOTE: two keys share a label only for objects that differ in key
+        # order (SQLite keeps the order sent) or for numbers past double
+        # precision. Their values are added, so a unit in both counts twice.
+        values[index] = _added(values.get(index), value)
     kept = rank_segments(table, context.segment_limit) if keep is None else keep
     rest = len([name for name in table if name not in kept and name != NONE])
     ordered = {name: table[name] for name in [*kept, NONE] if name in table}
     if rest:
+        kept_keys = list(
+            dict.fromkeys(key for name in kept for key in keys.get(name, []))
+        )
         condition = "evf.seg IS NOT NULL"
-        if kept:
-            condition += f" AND evf.seg NOT IN ({', '.join('?' for _ in kept)})"
+        if kept_keys:
+            condition += f" AND evf.seg NOT IN ({', '.join('?' for _ in kept_keys)})"
         other_rows = run(
             head + f"SELECT b.idx, {AGGREGATES[kind]} {join} WHERE {condition} "
             "GROUP BY b.idx",
-            buckets.params + events.params + kept,
+            buckets.params + events.params + kept_keys,
         )
         ordered[OTHER] = dict(other_rows)
     table = ordered
@@ -148,6 +211,12 @@ def simple_segments(
         name: {index: _number(values.get(index), kind) for index in range(len(ranges))}
         for name, values in table.items()
     }
+
+
+def _added(first: Any, second: Any) -> Any:
+    if first is None:
+        return second
+    return first if second is None else first + second
 
 
 def rank_segments(table: dict[str, dict[int, Any]], limit: int) -> list[str]:

@@ -162,7 +162,9 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
     for column, reference in (("seg_p", scan.segment), ("num_p", scan.number)):
         if reference and reference.startswith("properties."):
             properties.key = split_reference(reference)[1]
-            value = properties.text() if column == "seg_p" else properties.number()
+            value = (
+                properties.segment_key() if column == "seg_p" else properties.number()
+            )
             inner_columns.append(f"{value.sql} AS {column}")
             inner_params += value.params
     conditions = ["e.project_id = ?"]
@@ -209,8 +211,8 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
         if source == "properties":
             segment_sql = "ev.seg_p"
         else:
-            text = builder.trait(source, key).text()
-            segment_sql, segment_params = text.sql, text.params
+            label = builder.trait(source, key).segment_key()
+            segment_sql, segment_params = label.sql, label.params
     number_sql = "ev.num_p" if scan.number else "NULL"
     outer_where = ""
     outer_params: list[Any] = []

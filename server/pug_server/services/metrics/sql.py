@@ -2,8 +2,8 @@
 
 Fragments are written with ``?`` placeholders and every value, property name
 included, is bound as a parameter; :func:`run` swaps in the backend's
-placeholder. No fragment contains a literal ``?`` or ``%``, so the swap is
-safe.
+placeholder. No fragment contains a literal ``?``, and no PostgreSQL
+fragment a literal ``%``, so the swap is safe.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 #: backslashes are excluded so a name is also safe inside a JSON path.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_$ .:-]{1,100}$")
 REFERENCE_SOURCES = ("properties", "person", "group")
+#: Integral numbers below this magnitude get an integer segment key, so the
+#: number 1 and the number 1.0 fall in one row on both backends.
+INTEGRAL_LIMIT = 2**63 - 1
 
 
 @dataclass
@@ -141,6 +144,42 @@ class JsonValue:
             params * 2,
         )
 
+    def segment_key(self) -> Fragment:
+        """The value as a typed grouping key, or NULL when absent or JSON null.
+
+        The first letter is the JSON type: ``s`` a string, ``n`` a number
+        (an integral one as an integer, so 1 and 1.0 share a key), ``b`` a
+        boolean, ``j`` an array or object as JSON text. Python turns a key
+        into its label, see ``measures.segment_label``.
+        """
+        if postgres():
+            inner = self.jsonb()
+            template = (
+                "(CASE jsonb_typeof({v}) WHEN 'string' THEN 's' || ({v} #>> '{{}}') "
+                "WHEN 'number' THEN 'n' || (CASE WHEN ({v} #>> '{{}}')::numeric "
+                "= trunc(({v} #>> '{{}}')::numeric) "
+                f"AND abs(({{v}} #>> '{{{{}}}}')::numeric) < {INTEGRAL_LIMIT} "
+                "THEN trunc(({v} #>> '{{}}')::numeric)::text "
+                "ELSE (({v} #>> '{{}}')::float8)::text END) "
+                "WHEN 'boolean' THEN 'b' || ({v} #>> '{{}}') "
+                "WHEN 'null' THEN NULL ELSE 'j' || {v}::text END)"
+            )
+            return _repeat(template, inner.sql, inner.params)
+        args, params = self._sqlite_args()
+        template = (
+            "(CASE json_type({v}) WHEN 'text' THEN 's' || json_extract({v}) "
+            "WHEN 'integer' THEN 'n' || CAST(json_extract({v}) AS TEXT) "
+            "WHEN 'real' THEN 'n' || (CASE WHEN json_extract({v}) = "
+            "CAST(json_extract({v}) AS INTEGER) "
+            f"AND abs(json_extract({{v}})) < {INTEGRAL_LIMIT} "
+            "THEN CAST(CAST(json_extract({v}) AS INTEGER) AS TEXT) "
+            # 17 significant digits tell every two doubles apart.
+            "ELSE printf('%!.17g', json_extract({v})) END) "
+            "WHEN 'true' THEN 'btrue' WHEN 'false' THEN 'bfalse' "
+            "WHEN 'null' THEN NULL ELSE 'j' || json_extract({v}) END)"
+        )
+        return _repeat(template, args, params)
+
     def number(self) -> Fragment:
         """The value as a float when it is a JSON number, else NULL."""
         if postgres():
@@ -158,10 +197,19 @@ class JsonValue:
         )
 
 
+def _repeat(template: str, inner: str, params: list[Any]) -> Fragment:
+    """Fill each ``{v}`` of *template* with *inner* and repeat its parameters."""
+    count = template.count("{v}")
+    return Fragment(template.format(v=inner), params * count)
+
+
 def compare_value(value: JsonValue, op: str, operand: Any) -> Fragment:
     """Return a boolean SQL condition for one filter ``value op operand``.
 
-    ``neq`` and ``not_in`` also match rows where the value is absent.
+    Equality is typed: numbers equal numbers (``1`` equals ``1.0``), strings
+    equal strings and booleans equal booleans, so ``true``, ``1`` and
+    ``"1"`` are three different values. ``neq`` and ``not_in`` also match
+    rows where the value is absent or JSON null.
     """
     if op in ("is_set", "is_not_set"):
         kind = value.type_name()
@@ -180,29 +228,50 @@ def compare_value(value: JsonValue, op: str, operand: Any) -> Fragment:
             [*kind.params, *text.params, str(operand)],
         )
     operands = list(operand) if op in ("in", "not_in") else [operand]
-    native = value.native()
-    if postgres():
-        placeholders = ", ".join("CAST(? AS jsonb)" for _ in operands)
-        bound = [json.dumps(item) for item in operands]
-    else:
-        placeholders = ", ".join("?" for _ in operands)
-        bound = [int(item) if isinstance(item, bool) else item for item in operands]
-    if op == "eq":
-        return Fragment(f"({native.sql} = {placeholders})", [*native.params, *bound])
-    if op == "neq":
-        distinct = "IS DISTINCT FROM" if postgres() else "IS NOT"
-        return Fragment(
-            f"({native.sql} {distinct} {placeholders})", [*native.params, *bound]
-        )
     if not operands:
         return Fragment("(1 = 0)" if op == "in" else "(1 = 1)")
-    membership = (
-        f"COALESCE({native.sql} IN ({placeholders}), {'false' if postgres() else '0'})"
-    )
-    params = [*native.params, *bound]
-    if op == "in":
-        return Fragment(f"({membership})", params)
-    return Fragment(f"(NOT {membership})", params)
+    match = _postgres_match(value, operands) if postgres() else _sqlite_match(value, operands)
+    false = "false" if postgres() else "0"
+    # An absent or null value makes the match NULL, which counts as no match.
+    membership = f"COALESCE({match.sql}, {false})"
+    if op in ("eq", "in"):
+        return Fragment(f"({membership})", match.params)
+    return Fragment(f"(NOT {membership})", match.params)
+
+
+def _postgres_match(value: JsonValue, operands: list[Any]) -> Fragment:
+    """Match with ``jsonb`` equality, which is typed and numeric for numbers."""
+    native = value.jsonb()
+    placeholders = ", ".join("CAST(? AS jsonb)" for _ in operands)
+    bound = [json.dumps(item) for item in operands]
+    return Fragment(f"({native.sql} IN ({placeholders}))", [*native.params, *bound])
+
+
+def _sqlite_match(value: JsonValue, operands: list[Any]) -> Fragment:
+    """Match on ``json_type`` and value, because ``json_extract`` turns
+    ``true`` into 1 and a JSON string into the same SQL text as a number's."""
+    args, params = value._sqlite_args()
+    kind = f"json_type({args})"
+    strings = [item for item in operands if isinstance(item, str)]
+    numbers = [
+        item
+        for item in operands
+        if isinstance(item, (int, float)) and not isinstance(item, bool)
+    ]
+    booleans = sorted({item for item in operands if isinstance(item, bool)})
+    tests: list[str] = []
+    bound: list[Any] = []
+    for kinds, group in (("('text')", strings), ("('integer', 'real')", numbers)):
+        if group:
+            marks = ", ".join("?" for _ in group)
+            tests.append(
+                f"({kind} IN {kinds} AND json_extract({args}) IN ({marks}))"
+            )
+            bound += [*params, *params, *group]
+    for flag in booleans:
+        tests.append(f"({kind} = '{'true' if flag else 'false'}')")
+        bound += params
+    return Fragment("(" + " OR ".join(tests) + ")", bound)
 
 
 def values_table(
