@@ -207,3 +207,66 @@ def test_series_length_follows_periods(api, periods):
     tile = query(api, EDITS, at="2024-05-14", periods=periods)
     assert len(tile["series"]) == periods
     assert tile["series"][-1]["start"] == tile["current"]["start"]
+
+
+AS_OF = "2024-05-15T12:00:00Z"
+
+
+def test_as_of_excludes_later_events(api):
+    api.send(
+        [
+            track("u1", "Edit", "2024-05-07T10:00:00Z", "p1"),
+            track("u1", "Edit", "2024-05-09T10:00:00Z", "p2"),
+            track("u1", "Edit", "2024-05-14T10:00:00Z", "c1"),
+            track("u1", "Edit", "2024-05-15T11:59:59Z", "c2"),
+            # At and after as_of: not yet happened for a tile as of 05-15 12:00.
+            track("u1", "Edit", "2024-05-15T12:00:00Z", "c3"),
+            track("u1", "Edit", "2024-05-19T10:00:00Z", "c4"),
+        ]
+    )
+    tile = query(
+        api,
+        EDITS,
+        at="2024-05-13",
+        as_of=AS_OF,
+        periods=2,
+        compare="previous_to_date",
+    )
+    # Current [05-13, 05-20) before as_of: c1, c2 = 2.
+    assert tile["current"]["value"] == 2
+    # Previous cut to [05-06, 05-08 12:00): p1 = 1.
+    assert tile["previous"]["value"] == 1
+    # Series: the whole week of 05-06 (p1, p2), then the current week.
+    assert series_values(tile) == [2, 2]
+
+
+def test_as_of_limits_every_measure(api):
+    api.send(
+        [
+            track("u1", "Sign Up", "2024-05-07T10:00:00Z", "m1"),
+            track("u1", "Edit", "2024-05-07T11:00:00Z", "m2"),
+            track("u2", "Sign Up", "2024-05-14T10:00:00Z", "m3"),
+            # After as_of: u2's action and u1's return.
+            track("u2", "Edit", "2024-05-16T10:00:00Z", "m4"),
+            track("u1", "Edit", "2024-05-17T10:00:00Z", "m5"),
+            track("u3", "Sign Up", "2024-05-18T10:00:00Z", "m6"),
+        ]
+    )
+    params = {"at": "2024-05-13", "as_of": AS_OF, "periods": 1}
+    persons = query(api, {"type": "unique_persons"}, **params)
+    # Only u2's sign-up falls in [05-13, as_of).
+    assert persons["current"]["value"] == 1
+    funnel = query(
+        api, {"type": "funnel", "steps": ["Sign Up", "Edit"], "window": "7d"}, **params
+    )
+    # u2 entered; its Edit comes after as_of.
+    assert [step["count"] for step in funnel["current"]["steps"]] == [1, 0]
+    activation = query(
+        api, {"type": "activation", "start": "Sign Up", "action": "Edit"}, **params
+    )
+    assert activation["current"]["numerator"] == 0
+    assert activation["current"]["denominator"] == 1
+    retention = query(api, {"type": "retention", "event": "Edit"}, **params)
+    # u1 was active last week and comes back only after as_of.
+    assert retention["current"]["numerator"] == 0
+    assert retention["current"]["denominator"] == 1

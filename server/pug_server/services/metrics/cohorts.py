@@ -46,6 +46,7 @@ def _scan(
         segment=context.segment if segment else None,
         need_person=measure["unit"] == "person",
         need_group=measure["unit"].startswith("group:"),
+        cutoff=context.cutoff,
     )
 
 

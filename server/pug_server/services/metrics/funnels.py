@@ -101,6 +101,7 @@ def _query(
         segment=context.segment if segment else None,
         need_person=measure["unit"] == "person",
         need_group=measure["unit"].startswith("group:"),
+        cutoff=context.cutoff,
     )
     buckets = ranges_table(ranges)
     events = build_scan(scan, plan="materialize")

@@ -49,6 +49,11 @@ class Context:
     segment: str | None = None
     segment_limit: int = 10
 
+    @property
+    def cutoff(self) -> dt.datetime:
+        """``as_of`` as a naive UTC datetime, the bound of every event scan."""
+        return self.as_of.astimezone(UTC).replace(tzinfo=None)
+
 
 def segment_label(key: str | None) -> str:
     """Return the row label of a segment key from ``JsonValue.segment_key``.
@@ -121,6 +126,7 @@ def simple_scan(
         else None,
         need_person=measure["type"] == "unique_persons",
         need_group=measure["type"] == "unique_groups",
+        cutoff=context.cutoff,
     )
 
 

@@ -40,6 +40,9 @@ class Scan:
     number: str | None = None
     need_person: bool = False
     need_group: bool = False
+    #: ``as_of`` as a naive UTC datetime: later events have not happened
+    #: yet for the tile, in any range or window.
+    cutoff: dt.datetime | None = None
 
 
 #: The event's person when ``person_distinct_id`` is not joined: looked up
@@ -181,6 +184,9 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
     if scan.end is not None:
         conditions.append(f"e.timestamp < {ts_param()}")
         condition_params.append(ts(scan.end))
+    if scan.cutoff is not None:
+        conditions.append(f"e.timestamp < {ts_param()}")
+        condition_params.append(ts(scan.cutoff))
     outer_conditions: list[Fragment] = []
     for item in scan.where:
         source, key = split_reference(item["property"])
