@@ -224,6 +224,56 @@ def test_tile_query_validation_names_field(api, params, field):
     assert field in error["details"]
 
 
+@pytest.mark.parametrize(
+    "timezone",
+    [
+        # zoneinfo loads these, but they are not IANA Area/Location names:
+        # localtime is the server machine's zone, Factory a placeholder.
+        "localtime",
+        "Factory",
+        "posix/Europe/Berlin",
+        "right/Europe/Berlin",
+        "EST5EDT",
+        "GMT",
+        "US/Eastern",
+        "europe/berlin",
+    ],
+)
+def test_tile_rejects_non_iana_timezone(api, timezone):
+    create(api, WEEKLY_ACTIVE_TEAMS)
+    response = api.get("/v1/metrics/weekly_active_teams/tile", timezone=timezone)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "timezone" in error["details"]
+    assert error["message"].startswith("invalid tile query: timezone:")
+    assert "Europe/Berlin" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "timezone",
+    ["UTC", "Etc/GMT+5", "Europe/Berlin", "America/Argentina/Buenos_Aires"],
+)
+def test_tile_accepts_iana_timezone(api, timezone):
+    create(api, WEEKLY_ACTIVE_TEAMS)
+    response = api.get("/v1/metrics/weekly_active_teams/tile", timezone=timezone)
+    assert response.status_code == 200, response.text
+    assert response.json()["timezone"] == timezone
+
+
+def test_tile_rejects_project_localtime(api):
+    create(api, WEEKLY_ACTIVE_TEAMS)
+    store = Store(api)
+    try:
+        store.project_timezone("localtime")
+    finally:
+        store.close()
+    response = api.get("/v1/metrics/weekly_active_teams/tile")
+    assert response.status_code == 400, response.text
+    assert "timezone" in response.json()["error"]["details"]
+    with_zone = api.get("/v1/metrics/weekly_active_teams/tile", timezone="UTC")
+    assert with_zone.status_code == 200, with_zone.text
+
+
 def test_retention_rejects_event_property_segment(api):
     create(api, TEAM_CHURN)
     response = api.get("/v1/metrics/team_churn/tile", segment_by="properties.plan")

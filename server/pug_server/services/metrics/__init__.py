@@ -32,10 +32,24 @@ def options_for(
     """Resolve loaded tile parameters against a definition and its project.
 
     :raises BadRequestError: when ``at`` or ``as_of`` cannot be parsed or
-        lies outside the years :data:`EARLIEST_YEAR` to :data:`LATEST_YEAR`.
+        lies outside the years :data:`EARLIEST_YEAR` to :data:`LATEST_YEAR`,
+        or when the project's stored time zone is not one tiles accept.
     """
     timezone = params.get("timezone") or project.timezone or "UTC"
-    zone = resolve_zone(timezone)
+    try:
+        zone = resolve_zone(timezone)
+    except ValueError as exc:
+        # Only the project's stored zone gets here: the tile schema has
+        # already checked a timezone parameter.
+        logger.warning(
+            "invalid project time zone project_id=%s timezone=%r", project.id, timezone
+        )
+        raise BadRequestError(
+            f"invalid tile query: timezone: the project's {exc}; pass timezone=UTC "
+            "or another zone with the request",
+            code="invalid_query",
+            details={"timezone": [str(exc)]},
+        ) from None
     for name in ("at", "as_of"):
         if params.get(name):
             try:

@@ -8,6 +8,7 @@ exist (the clocks jump from 00:00 to 01:00) starts at the jump.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,13 @@ WEEKDAYS = (
 )
 COMPARE_MODES = ("previous", "previous_to_date", "year", "none")
 UTC = dt.timezone.utc
+#: The IANA time zone names tiles accept: UTC, Etc/* and Area/Location
+#: with the areas of the tz database's main files.
+ZONE_PATTERN = re.compile(
+    r"^(?:UTC|Etc/[A-Za-z0-9+-]{1,20}|"
+    r"(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian"
+    r"|Pacific)(?:/[A-Za-z][A-Za-z0-9_+-]{0,40}){1,2})$"
+)
 
 
 @dataclass(frozen=True)
@@ -170,14 +178,24 @@ class Window:
 
 
 def resolve_zone(name: str) -> ZoneInfo:
-    """Return the IANA zone *name* or raise :class:`ValueError` naming it."""
+    """Return the IANA zone *name* or raise :class:`ValueError` naming it.
+
+    Only ``UTC``, ``Etc/*`` and Area/Location names such as
+    ``America/Argentina/Buenos_Aires`` are accepted. zoneinfo also loads
+    ``localtime`` (the server machine's zone), ``Factory``, the ``posix/``
+    and ``right/`` copies and legacy names such as ``US/Eastern``, which
+    would make a tile depend on the host or on a deprecated alias.
+    """
+    message = (
+        f"unknown time zone {name!r}: use an IANA Area/Location name such as "
+        "'Europe/Berlin' or 'America/New_York', or 'UTC'"
+    )
+    if not isinstance(name, str) or not ZONE_PATTERN.match(name):
+        raise ValueError(message)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name such as "
-            "'UTC', 'Europe/Berlin' or 'America/New_York'"
-        ) from None
+        raise ValueError(message) from None
 
 
 def parse_at(value: str, zone: ZoneInfo) -> dt.datetime:
