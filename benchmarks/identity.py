@@ -163,7 +163,13 @@ def main() -> None:
             db.close_all()
         else:
             db.close()
-    print(f"{args.backend}, median of {REPEATS} merges, ms (ratio to the first size)")
+    _print_table(args.backend, sizes, results)
+
+
+def _print_table(
+    backend: str, sizes: list[int], results: dict[int, tuple[float, float, float]]
+) -> None:
+    print(f"{backend}, median of {REPEATS} merges, ms (ratio to the first size)")
     # The rest of the call is validation, the commit and the bookkeeping
     # between the two timed steps.
     header = ("ingest_batch", "event insert", "merge", "rest")

@@ -240,8 +240,9 @@ def _stored_first_joins(
 ) -> dict[tuple[int, int], dt.datetime]:
     """Return the earliest stored membership time per (person id, group id).
 
-    *slots* maps each pair to its group type. One SELECT per 500 persons;
-    the pairs outside *slots* that the IN lists also match are dropped.
+    *slots* maps each pair to its group type. There is one SELECT per 500
+    persons, and the pairs outside *slots* that the IN lists also match
+    are dropped.
     """
     found: dict[tuple[int, int], dt.datetime] = {}
     group_types = sorted(set(slots.values()))
@@ -252,9 +253,9 @@ def _stored_first_joins(
             "SELECT person_id, group_id, MIN(timestamp) FROM group_membership "
             f"WHERE person_id IN ({_sql.markers(len(persons), marker)}) "
             f"AND group_type IN ({_sql.markers(len(group_types), marker)}) "
-            # The unary plus keeps SQLite from searching by group_id, which
-            # without ANALYZE statistics it prefers, and which reads every
-            # membership of the group instead of the persons' own rows.
+            # The unary plus keeps SQLite off the group_id index. Without
+            # ANALYZE statistics it prefers that index, which reads every
+            # membership of the group rather than the persons' own rows.
             f"AND +group_id IN ({_sql.markers(len(group_keys), marker)}) "
             "GROUP BY person_id, group_id",
             [*persons, *group_types, *group_keys],
