@@ -281,6 +281,43 @@ def test_retention_rejects_event_property_segment(api):
     assert "person.<name> or group.<name>" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"segment_by": "plan"}, "segment_by"),
+        ({"segment_by": "group.plan"}, "segment_by"),
+        ({"timezone": "localtime"}, "timezone"),
+        ({"period": "year"}, "period"),
+        ({"periods": 0}, "periods"),
+        ({"at": "yesterday"}, "at"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_query_parameter_errors_are_400(api, params, field):
+    body = {"measure": {"type": "events", "event": "Edit"}, **params}
+    response = api.post("/v1/query", body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_query"
+    assert field in error["details"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"at": "2024-05-13"},
+        {"measure": {"type": "visits"}, "at": "2024-05-13"},
+        {"measure": {"type": "events", "where": [{"property": "plan", "op": "eq"}]}},
+    ],
+)
+def test_query_measure_errors_are_422(api, body):
+    response = api.post("/v1/query", {**body, "segment_by": "plan"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_definition"
+    assert "measure" in error["details"]
+
+
 def test_group_segment_needs_group_type(api):
     response = api.post(
         "/v1/query",
@@ -316,8 +353,8 @@ def test_injection_in_property_name_rejected(api, name):
             "segment_by": f"person.{name}",
         },
     )
-    # POST /v1/query carries its tile parameters in the body: 422 like a definition.
-    assert segment.status_code == 422
+    # segment_by is a tile parameter, in the body of POST /v1/query too.
+    assert segment.status_code == 400
     assert "segment_by" in segment.json()["error"]["details"]
 
 

@@ -22,7 +22,7 @@ from pug_server.models.base import utcnow
 from pug_server.schemas.metrics import (
     DashboardSchema,
     MetricSchema,
-    QuerySchema,
+    QueryMeasureSchema,
     TileQuerySchema,
     first_error,
 )
@@ -199,9 +199,16 @@ def metric_tile(key: str) -> Response:
 @bp.post("/query")
 @require_read_key
 def query_tile() -> Response:
-    """Compute a tile for an ad-hoc measure without storing it."""
-    params = _load(QuerySchema(), _json_body(), what="query")
-    measure = params.pop("measure")
+    """Compute a tile for an ad-hoc measure without storing it.
+
+    An invalid ``measure`` gets 422 with code ``invalid_definition``, and
+    an invalid tile parameter 400 with code ``invalid_query``.
+    """
+    body = _json_body()
+    definition = {key: value for key, value in body.items() if key == "measure"}
+    measure = _load(QueryMeasureSchema(), definition, what="query")["measure"]
+    parameters = {key: value for key, value in body.items() if key != "measure"}
+    params = _load(TileQuerySchema(), parameters, what="tile query", query=True)
     options = options_for({"period": "week"}, params, g.project)
     check_segment(measure, options)
     return jsonify(build_tile(None, measure, options, g.project.id))

@@ -432,14 +432,23 @@ class TileQuerySchema(Schema):
     )
 
 
-class QuerySchema(TileQuerySchema):
-    """``POST /v1/query``: an ad-hoc measure with the tile parameters."""
+class QueryMeasureSchema(Schema):
+    """The definition part of ``POST /v1/query``: its ``measure`` alone."""
 
     measure = MeasureField(
         required=True,
         error_messages=_required("a measure object"),
         metadata={"description": MEASURE_DESCRIPTION},
     )
+
+
+class QuerySchema(TileQuerySchema, QueryMeasureSchema):
+    """``POST /v1/query``: an ad-hoc measure with the tile parameters.
+
+    The endpoint loads the two parts apart: an invalid ``measure`` gets 422
+    like a stored definition, an invalid tile parameter 400 like one in a
+    query string.
+    """
 
 
 def first_error(messages: Any, prefix: str = "") -> str:
