@@ -200,6 +200,29 @@ def test_metric_validation_top_level_fields(api, body, field):
 
 
 @pytest.mark.parametrize(
+    "key", [".", "..", "_private", "-x", ".hidden", "a b", "a" * 101]
+)
+def test_metric_key_must_start_with_letter(api, key):
+    response = api.post(
+        "/v1/metrics", {"key": key, "name": "K", "measure": {"type": "events"}}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert "key" in error["details"]
+    assert "starting with a letter or digit" in error["message"]
+
+
+@pytest.mark.parametrize("key", ["a", "7day", "weekly.active-teams_v2"])
+def test_metric_key_accepts_valid_forms(api, key):
+    response = api.post(
+        "/v1/metrics", {"key": key, "name": "K", "measure": {"type": "events"}}
+    )
+    assert response.status_code == 201, response.text
+
+
+
+
+@pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"period": "year"}, "period"),
@@ -534,6 +557,21 @@ def test_dashboard_unknown_metric_rejected(api):
     assert response.json()["error"]["details"] == {
         "inputs": ["unknown metric 'missing_metric'"]
     }
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fragment"),
+    [
+        ({"key": ".."}, "key", "starting with a letter or digit"),
+    ],
+)
+def test_dashboard_validation_names_field(api, changes, field, fragment):
+    create_dashboard_metrics(api)
+    response = api.post("/v1/dashboards", {**DASHBOARD, **changes})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert field in error["details"]
+    assert fragment in error["message"]
 
 
 def test_dashboard_duplicate_key_conflicts(api):

@@ -25,7 +25,14 @@ from pug_server.services.metrics.periods import (
 )
 from pug_server.services.metrics.sql import NAME_PATTERN, split_reference
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+#: Metric and dashboard keys. The first character is a letter or digit, so
+#: no key is "." or ".." (which HTTP clients remove from a URL path) or
+#: starts like a hidden or option-like name.
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+KEY_RULE = (
+    "invalid key: use 1 to 100 letters, digits, _ . or -, starting with a "
+    "letter or digit"
+)
 SIMPLE_TYPES = ("events", "unique_persons", "unique_groups", "sum", "average")
 MEASURE_TYPES = (*SIMPLE_TYPES, "ratio", "funnel", "activation", "retention", "churn")
 OPERATORS = (
@@ -335,9 +342,7 @@ class MetricSchema(Schema):
 
     key = Text(
         required=True,
-        validate=validate.Regexp(
-            KEY_PATTERN, error="invalid key: use 1 to 100 letters, digits, _ . or -"
-        ),
+        validate=validate.Regexp(KEY_PATTERN, error=KEY_RULE),
         error_messages=_required("a key such as weekly_active_teams"),
     )
     name = Text(
@@ -367,9 +372,7 @@ class DashboardSchema(Schema):
 
     key = Text(
         required=True,
-        validate=validate.Regexp(
-            KEY_PATTERN, error="invalid key: use 1 to 100 letters, digits, _ . or -"
-        ),
+        validate=validate.Regexp(KEY_PATTERN, error=KEY_RULE),
         error_messages=_required("a key such as growth"),
     )
     name = Text(
