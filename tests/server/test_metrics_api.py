@@ -220,6 +220,23 @@ def test_metric_key_accepts_valid_forms(api, key):
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.parametrize(
+    "measure",
+    [
+        {"type": "unique_groups", "group_type": "a b"},
+        {"type": "events", "group_type": "team!"},
+        {"type": "retention", "unit": "group:a b"},
+        {"type": "funnel", "steps": ["A", "B"], "unit": "group:$team"},
+        {"type": "activation", "action": "A", "unit": "group:a:b"},
+    ],
+)
+def test_metric_group_type_follows_ingest_rule(api, measure):
+    response = api.post("/v1/metrics", {"key": "k", "name": "K", "measure": measure})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    field = "unit" if "unit" in measure else "group_type"
+    assert field in error["details"]["measure"]
+    assert "1 to 100 letters, digits, '_', '.' or '-'" in error["message"]
 
 
 @pytest.mark.parametrize(

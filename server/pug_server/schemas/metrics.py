@@ -33,6 +33,10 @@ KEY_RULE = (
     "invalid key: use 1 to 100 letters, digits, _ . or -, starting with a "
     "letter or digit"
 )
+#: Group types, with the rule and message ingest applies to ``groupType``,
+#: so a metric can only name a group type that events can carry.
+GROUP_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+GROUP_TYPE_RULE = "must be 1 to 100 letters, digits, '_', '.' or '-', for example team"
 SIMPLE_TYPES = ("events", "unique_persons", "unique_groups", "sum", "average")
 MEASURE_TYPES = (*SIMPLE_TYPES, "ratio", "funnel", "activation", "retention", "churn")
 OPERATORS = (
@@ -83,11 +87,16 @@ def check_duration(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+def check_group_type(value: str) -> None:
+    if not GROUP_TYPE_PATTERN.match(value):
+        raise ValidationError(f"invalid group type {value!r}: {GROUP_TYPE_RULE}")
+
+
 def check_unit(value: str) -> None:
     if value == "person":
         return
     if value.startswith("group:"):
-        check_name(value.partition(":")[2])
+        check_group_type(value.partition(":")[2])
         return
     raise ValidationError(
         f"invalid unit {value!r}: use 'person' or 'group:<group type>'"
@@ -189,7 +198,7 @@ class _MeasureBase(Schema):
             max=MAX_FILTERS, error=f"at most {MAX_FILTERS} filters"
         ),
     )
-    group_type = Text(validate=check_name)
+    group_type = Text(validate=check_group_type)
 
     @validates_schema
     def check_group_references(self, data: dict[str, Any], **kwargs: Any) -> None:
