@@ -580,6 +580,16 @@ def test_dashboard_unknown_metric_rejected(api):
     ("changes", "field", "fragment"),
     [
         ({"key": ".."}, "key", "starting with a letter or digit"),
+        (
+            {"inputs": ["invite_conversion", "invite_conversion"]},
+            "inputs",
+            "'invite_conversion' is listed twice",
+        ),
+        (
+            {"inputs": ["weekly_active_teams"]},
+            "inputs",
+            "'weekly_active_teams' is the north_star",
+        ),
     ],
 )
 def test_dashboard_validation_names_field(api, changes, field, fragment):

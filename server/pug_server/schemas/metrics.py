@@ -396,6 +396,22 @@ class DashboardSchema(Schema):
         validate=validate.Length(max=20, error="at most 20 input metrics"),
     )
 
+    @validates_schema
+    def check_inputs(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[str] = set()
+        for key in data.get("inputs") or []:
+            if key == data.get("north_star"):
+                raise ValidationError(
+                    f"{key!r} is the north_star: list each metric once, the North "
+                    "Star outside inputs",
+                    "inputs",
+                )
+            if key in seen:
+                raise ValidationError(
+                    f"{key!r} is listed twice: list each input metric once", "inputs"
+                )
+            seen.add(key)
+
 
 def _check_zone(value: str) -> None:
     try:
