@@ -614,5 +614,51 @@ def test_dashboard_list_and_metric_in_use(api):
     assert listed == [DASHBOARD]
     response = api.delete("/v1/metrics/team_churn")
     assert response.status_code == 409
+    assert "PUT /v1/dashboards/north_star" in response.json()["error"]["message"]
     assert api.delete("/v1/dashboards/north_star").status_code == 204
     assert api.delete("/v1/metrics/team_churn").status_code == 204
+
+
+def test_dashboard_put_replaces_definition(api):
+    create_dashboard_metrics(api)
+    api.post("/v1/dashboards", DASHBOARD)
+    changed = {"name": "Growth", "north_star": "weekly_active_teams", "inputs": []}
+    response = api.put("/v1/dashboards/north_star", changed)
+    assert response.status_code == 200, response.text
+    assert response.json() == {**changed, "key": "north_star"}
+    listed = api.get("/v1/dashboards").json()["dashboards"]
+    assert listed == [{**changed, "key": "north_star"}]
+    # The metric left the dashboard, so it can be deleted now.
+    assert api.delete("/v1/metrics/team_churn").status_code == 204
+    tiles = api.get("/v1/dashboards/north_star", at="2024-05-13").json()
+    assert tiles["name"] == "Growth"
+    assert tiles["inputs"] == []
+
+
+def test_dashboard_put_validates_like_post(api):
+    create_dashboard_metrics(api)
+    api.post("/v1/dashboards", DASHBOARD)
+    renamed = api.put("/v1/dashboards/north_star", {**DASHBOARD, "key": "other"})
+    assert renamed.status_code == 422
+    assert "key" in renamed.json()["error"]["details"]
+    unknown = api.put("/v1/dashboards/north_star", {**DASHBOARD, "inputs": ["nope"]})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"] == {"inputs": ["unknown metric 'nope'"]}
+    twice = api.put(
+        "/v1/dashboards/north_star",
+        {**DASHBOARD, "inputs": ["team_churn", "team_churn"]},
+    )
+    assert twice.status_code == 422
+    assert "inputs" in twice.json()["error"]["details"]
+    missing = api.put("/v1/dashboards/north_star", {"name": "N"})
+    assert missing.status_code == 422
+    assert "north_star" in missing.json()["error"]["details"]
+    # Nothing was changed by the rejected requests.
+    assert api.get("/v1/dashboards").json()["dashboards"] == [DASHBOARD]
+
+
+def test_dashboard_put_unknown_is_404(api):
+    create_dashboard_metrics(api)
+    response = api.put("/v1/dashboards/nope", DASHBOARD)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "dashboard_not_found"

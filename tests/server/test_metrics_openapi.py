@@ -19,6 +19,8 @@ CONTRACT_PATHS = [
     ("/v1/query", "post"),
     ("/v1/dashboards", "post"),
     ("/v1/dashboards/{key}", "get"),
+    ("/v1/dashboards/{key}", "put"),
+    ("/v1/dashboards/{key}", "delete"),
     ("/health", "get"),
 ]
 
@@ -87,3 +89,11 @@ def test_openapi_security_schemes(document):
     assert schemes["readKey"]["scheme"] == "bearer"
     assert document["paths"]["/v1/batch"]["post"]["security"] == [{"writeKey": []}]
     assert document["paths"]["/health"]["get"]["security"] == []
+
+
+def test_openapi_dashboard_put_schema(document):
+    operation = document["paths"]["/v1/dashboards/{key}"]["put"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    dashboard = document["components"]["schemas"][body["$ref"].rpartition("/")[2]]
+    assert {"north_star", "inputs"} <= set(dashboard["properties"])
+    assert {"200", "404", "422"} <= set(operation["responses"])

@@ -178,7 +178,7 @@ def delete_metric(key: str) -> tuple[str, int]:
         if key == dashboard.north_star or key in (dashboard.inputs or []):
             raise ConflictError(
                 f"metric {key!r} is used by dashboard {dashboard.key!r}: remove it "
-                "from the dashboard first",
+                f"from the dashboard first with PUT /v1/dashboards/{dashboard.key}",
                 code="metric_in_use",
             )
     metric.delete_instance()
@@ -235,11 +235,8 @@ def _dashboard_definition(dashboard: Dashboard) -> dict[str, Any]:
     }
 
 
-@bp.post("/dashboards")
-@require_read_key
-def create_dashboard() -> tuple[Response, int]:
-    """Store a dashboard whose metrics all exist; 409 when its key is taken."""
-    definition = _load(DashboardSchema(), _json_body(), what="dashboard")
+def _check_dashboard_metrics(definition: dict[str, Any]) -> None:
+    """Raise 422 naming the field unless every metric of *definition* exists."""
     keys = [definition["north_star"], *definition["inputs"]]
     found = {
         row.key
@@ -255,6 +252,14 @@ def create_dashboard() -> tuple[Response, int]:
             "with POST /v1/metrics first",
             details={field: [f"unknown metric {key!r}" for key in missing]},
         )
+
+
+@bp.post("/dashboards")
+@require_read_key
+def create_dashboard() -> tuple[Response, int]:
+    """Store a dashboard whose metrics all exist; 409 when its key is taken."""
+    definition = _load(DashboardSchema(), _json_body(), what="dashboard")
+    _check_dashboard_metrics(definition)
     try:
         with database.atomic():
             Dashboard.create(project=g.project.id, **definition)
@@ -307,6 +312,31 @@ def get_dashboard(key: str) -> Response:
             "inputs": tiles[1:],
         }
     )
+
+
+@bp.put("/dashboards/<key>")
+@require_read_key
+def replace_dashboard(key: str) -> Response:
+    """Replace a dashboard; the body's key, if any, must match the URL's.
+
+    The body is validated like ``POST /v1/dashboards``.
+    """
+    dashboard = _dashboard_or_404(key)
+    body = {"key": key, **_json_body()}
+    definition = _load(DashboardSchema(), body, what="dashboard")
+    if definition["key"] != key:
+        raise UnprocessableError(
+            f"invalid dashboard: key {definition['key']!r} does not match the URL's "
+            f"{key!r}; keys cannot be renamed, create a new dashboard instead",
+            details={"key": ["must match the URL"]},
+        )
+    _check_dashboard_metrics(definition)
+    dashboard.name = definition["name"]
+    dashboard.north_star = definition["north_star"]
+    dashboard.inputs = definition["inputs"]
+    dashboard.save()
+    logger.info("dashboard replaced project_id=%s key=%s", g.project.id, key)
+    return jsonify(definition)
 
 
 @bp.delete("/dashboards/<key>")

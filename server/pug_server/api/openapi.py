@@ -133,6 +133,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "parameters": _TILE_PARAMETERS,
         "responses": {"200": _json(DashboardTilesSchema), "400": _ERROR, "404": _ERROR},
     },
+    "metrics.replace_dashboard": {
+        "requestBody": {"content": {"application/json": {"schema": DashboardSchema}}},
+        "responses": {"200": _json(DashboardSchema), "404": _ERROR, "422": _ERROR},
+    },
     "metrics.delete_dashboard": {
         "responses": {"204": {"description": "deleted"}, "404": _ERROR}
     },
