@@ -23,7 +23,7 @@ from pug_server.services.metrics.periods import (
     WEEKDAYS,
     resolve_zone,
 )
-from pug_server.services.metrics.sql import NAME_PATTERN, split_reference
+from pug_server.services.metrics.sql import split_reference
 
 #: Metric and dashboard keys. The first character is a letter or digit, so
 #: no key is "." or ".." (which HTTP clients remove from a URL path) or
@@ -70,14 +70,6 @@ def check_reference(value: str) -> None:
         split_reference(value)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-
-
-def check_name(value: str) -> None:
-    if not NAME_PATTERN.match(value):
-        raise ValidationError(
-            f"invalid name {value!r}: use 1 to 100 letters, digits, spaces or the "
-            "characters _ $ . : - (no quotes)"
-        )
 
 
 def check_duration(value: str) -> None:

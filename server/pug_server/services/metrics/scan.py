@@ -17,6 +17,7 @@ from pug_server.services.metrics.sql import (
     JsonValue,
     compare_value,
     postgres,
+    split_path,
     split_reference,
     ts,
     ts_param,
@@ -86,17 +87,23 @@ class _Builder:
         self.group_joined = False
 
     def trait(self, source: str, name: str) -> JsonValue:
-        """Join the trait once and return its value."""
-        alias = self.trait_aliases.get((source, name))
+        """Join the trait once and return its value.
+
+        The first key of a nested *name* is the trait, the rest a path
+        inside its value: ``person.company.size`` reads ``size`` from the
+        ``company`` trait.
+        """
+        trait_key, *inner = split_path(name)
+        alias = self.trait_aliases.get((source, trait_key))
         if alias is None:
             alias = f"t{len(self.trait_aliases)}"
-            self.trait_aliases[(source, name)] = alias
+            self.trait_aliases[(source, trait_key)] = alias
             if source == "person":
                 self.joins.append(
                     Fragment(
                         f"LEFT JOIN person_trait {alias} ON {alias}.person_id = ev.person_id "
                         f"AND {alias}.key = ?",
-                        [name],
+                        [trait_key],
                     )
                 )
             else:
@@ -105,10 +112,10 @@ class _Builder:
                     Fragment(
                         f"LEFT JOIN group_trait {alias} ON {alias}.group_id = gg.id "
                         f"AND {alias}.key = ?",
-                        [name],
+                        [trait_key],
                     )
                 )
-        return JsonValue(f"{alias}.value", None)
+        return JsonValue(f"{alias}.value", tuple(inner))
 
     def _join_group(self) -> None:
         if self.group_joined:
@@ -127,7 +134,9 @@ def uses_person(scan: Scan) -> bool:
     references = [item["property"] for item in scan.where]
     if scan.segment:
         references.append(scan.segment)
-    return scan.need_person or any(reference.startswith("person.") for reference in references)
+    return scan.need_person or any(
+        reference.startswith("person.") for reference in references
+    )
 
 
 def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fragment:
@@ -156,15 +165,17 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
     inner_params: list[Any] = []
     inner_columns.append("pd.person_id AS person_id" if person else "NULL AS person_id")
     if grouped:
-        key = group_key_sql(scan.group_type, "pd.person_id" if person else PERSON_SUBQUERY)
+        key = group_key_sql(
+            scan.group_type, "pd.person_id" if person else PERSON_SUBQUERY
+        )
         inner_columns.append(f"{key.sql} AS group_key")
         inner_params += key.params
     else:
         inner_columns.append("NULL AS group_key")
-    properties = JsonValue("e.properties", None)
     for column, reference in (("seg_p", scan.segment), ("num_p", scan.number)):
         if reference and reference.startswith("properties."):
-            properties.key = split_reference(reference)[1]
+            path = split_path(split_reference(reference)[1])
+            properties = JsonValue("e.properties", path)
             value = (
                 properties.segment_key() if column == "seg_p" else properties.number()
             )
@@ -192,7 +203,9 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
         source, key = split_reference(item["property"])
         if source == "properties":
             test = compare_value(
-                JsonValue("e.properties", key), item["op"], item.get("value")
+                JsonValue("e.properties", split_path(key)),
+                item["op"],
+                item.get("value"),
             )
             conditions.append(test.sql)
             condition_params += test.params

@@ -67,6 +67,9 @@ def add_seconds(column: str, seconds: int) -> str:
 def split_reference(reference: str) -> tuple[str, str]:
     """Split ``properties.plan`` into ``("properties", "plan")``.
 
+    The name may be a nested path such as ``address.city``; see
+    :func:`split_path`.
+
     :raises ValueError: when the source or the name is not allowed.
     """
     source, _, name = reference.partition(".")
@@ -75,38 +78,50 @@ def split_reference(reference: str) -> tuple[str, str]:
             f"invalid property reference {reference!r}: use properties.<name>, "
             "person.<name> or group.<name>"
         )
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.match(name) or "" in name.split("."):
         raise ValueError(
             f"invalid property name {name!r}: use 1 to 100 letters, digits, "
-            "spaces or the characters _ $ . : - (no quotes)"
+            "spaces or the characters _ $ : -, with . between the keys of a "
+            "nested path (no quotes, no empty key)"
         )
     return source, name
 
 
-def json_path(name: str) -> str:
-    """Return the SQLite JSON path of one top-level key."""
-    return '$."' + name + '"'
+def split_path(name: str) -> tuple[str, ...]:
+    """Split a validated name into its keys: ``address.city`` is nested."""
+    return tuple(name.split("."))
+
+
+def json_path(path: tuple[str, ...]) -> str:
+    """Return the SQLite JSON path of nested object keys, ``$`` for none.
+
+    The keys contain no quotes or backslashes (:data:`NAME_PATTERN`), so
+    each one is safe inside the quoted path step.
+    """
+    return "$" + "".join('."' + key + '"' for key in path)
 
 
 @dataclass
 class JsonValue:
     """A JSON value in a row: an event property or a trait's stored value.
 
-    ``document`` is the SQL of a JSON column; ``key`` is the top-level key
-    inside it, or ``None`` when the column is the value itself (traits).
+    ``document`` is the SQL of a JSON column; ``path`` is the keys of the
+    nested objects leading to the value inside it, empty when the column
+    is the value itself (a trait without a nested path).
     """
 
     document: str
-    key: str | None
+    path: tuple[str, ...] = ()
 
     def _sqlite_args(self) -> tuple[str, list[Any]]:
-        return f"{self.document}, ?", [json_path(self.key) if self.key else "$"]
+        return f"{self.document}, ?", [json_path(self.path)]
 
     def jsonb(self) -> Fragment:
-        """PostgreSQL: the value as ``jsonb``."""
-        if self.key is None:
+        """PostgreSQL: the value as ``jsonb``, one bound ``->`` per key."""
+        steps = "".join(" -> ?" for _ in self.path)
+        if not steps:
             return Fragment(self.document)
-        return Fragment(f"({self.document} -> ?)", [self.key])
+        return Fragment(f"({self.document}{steps})", list(self.path))
 
     def native(self) -> Fragment:
         """The value as an SQL scalar (SQLite) or ``jsonb`` (PostgreSQL)."""
@@ -230,7 +245,11 @@ def compare_value(value: JsonValue, op: str, operand: Any) -> Fragment:
     operands = list(operand) if op in ("in", "not_in") else [operand]
     if not operands:
         return Fragment("(1 = 0)" if op == "in" else "(1 = 1)")
-    match = _postgres_match(value, operands) if postgres() else _sqlite_match(value, operands)
+    match = (
+        _postgres_match(value, operands)
+        if postgres()
+        else _sqlite_match(value, operands)
+    )
     false = "false" if postgres() else "0"
     # An absent or null value makes the match NULL, which counts as no match.
     membership = f"COALESCE({match.sql}, {false})"
@@ -264,9 +283,7 @@ def _sqlite_match(value: JsonValue, operands: list[Any]) -> Fragment:
     for kinds, group in (("('text')", strings), ("('integer', 'real')", numbers)):
         if group:
             marks = ", ".join("?" for _ in group)
-            tests.append(
-                f"({kind} IN {kinds} AND json_extract({args}) IN ({marks}))"
-            )
+            tests.append(f"({kind} IN {kinds} AND json_extract({args}) IN ({marks}))")
             bound += [*params, *params, *group]
     for flag in booleans:
         tests.append(f"({kind} = '{'true' if flag else 'false'}')")
