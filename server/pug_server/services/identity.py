@@ -103,24 +103,27 @@ def _lock_ids(project_id: int, distinct_ids: Iterable[str]) -> None:
 
 
 def _load(project_id: int, distinct_ids: list[str]) -> dict[str, StoredId]:
-    """Read the stored person of each id with one SELECT per 500 ids."""
+    """Read the stored person of each id with one SELECT.
+
+    With the default ``MAX_BATCH_MESSAGES`` of 2,500 and at most two ids a
+    message, the IN list stays below SQLite's limit of 32,766 parameters.
+    """
     persons: dict[int, PlanPerson] = {}
     stored: dict[str, StoredId] = {}
     marker = _sql.param()
-    for chunk in _sql.chunks(distinct_ids):
-        rows = _sql.fetch_all(
-            "SELECT d.distinct_id, d.is_user_id, p.id, p.identified "
-            "FROM person_distinct_id AS d JOIN person AS p ON p.id = d.person_id "
-            f"WHERE d.project_id = {marker} "
-            f"AND d.distinct_id IN ({_sql.markers(len(chunk), marker)})",
-            [project_id, *chunk],
-        )
-        for distinct_id, is_user_id, person_id, identified in rows:
-            person = persons.get(person_id)
-            if person is None:
-                person = PlanPerson(person_id, bool(identified), bool(identified))
-                persons[person_id] = person
-            stored[distinct_id] = StoredId(person, bool(is_user_id))
+    rows = _sql.fetch_all(
+        "SELECT d.distinct_id, d.is_user_id, p.id, p.identified "
+        "FROM person_distinct_id AS d JOIN person AS p ON p.id = d.person_id "
+        f"WHERE d.project_id = {marker} "
+        f"AND d.distinct_id IN ({_sql.markers(len(distinct_ids), marker)})",
+        [project_id, *distinct_ids],
+    )
+    for distinct_id, is_user_id, person_id, identified in rows:
+        person = persons.get(person_id)
+        if person is None:
+            person = PlanPerson(person_id, bool(identified), bool(identified))
+            persons[person_id] = person
+        stored[distinct_id] = StoredId(person, bool(is_user_id))
     return stored
 
 
