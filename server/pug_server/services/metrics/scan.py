@@ -165,11 +165,11 @@ def build_scan(scan: Scan, name: str = "evf", *, plan: str | None = None) -> Fra
     inner_params: list[Any] = []
     inner_columns.append("pd.person_id AS person_id" if person else "NULL AS person_id")
     if grouped:
-        key = group_key_sql(
+        group_key = group_key_sql(
             scan.group_type, "pd.person_id" if person else PERSON_SUBQUERY
         )
-        inner_columns.append(f"{key.sql} AS group_key")
-        inner_params += key.params
+        inner_columns.append(f"{group_key.sql} AS group_key")
+        inner_params += group_key.params
     else:
         inner_columns.append("NULL AS group_key")
     for column, reference in (("seg_p", scan.segment), ("num_p", scan.number)):
