@@ -64,11 +64,11 @@ def cmd_create_project(args: argparse.Namespace) -> int:
 
 
 def _is_timezone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from pug_server.services.metrics.periods import resolve_zone
 
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        resolve_zone(name)
+    except ValueError:
         return False
     return True
 

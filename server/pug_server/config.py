@@ -122,11 +122,11 @@ def bind_address(config: Mapping[str, Any]) -> str:
 
 
 def _validate_timezone(name: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from pug_server.services.metrics.periods import resolve_zone
 
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        resolve_zone(name)
+    except ValueError:
         raise ConfigError(
             f"PUG_TIMEZONE must be an IANA time zone such as Europe/Berlin, "
             f"got {name!r}"
