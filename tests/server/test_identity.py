@@ -36,8 +36,8 @@ def track(distinct_id=None, *, anonymous_id=None, at=T1, event="Page Viewed", **
     return message
 
 
-def identify(user_id=None, *, anonymous_id=None, traits=None, at=T2):
-    message = {"type": "identify", "timestamp": at}
+def identify(user_id=None, *, anonymous_id=None, traits=None, at=T2, **extra):
+    message = {"type": "identify", "timestamp": at, **extra}
     if user_id is not None:
         message["userId"] = user_id
     if anonymous_id is not None:
@@ -138,6 +138,32 @@ def test_identify_keeps_shared_device_apart(api, second_batch):
     assert refusals[0]["from"] == first_user["id"]
     assert refusals[0]["into"] == second_user["id"]
     assert sorted(refusals[0]["distinct_ids"]) == ["device-1", "u-2"]
+
+
+def test_refused_link_listed_in_warnings(api):
+    api.send([identify("w-1", anonymous_id="wdev", at=T1)])
+
+    answer = api.send([identify("w-3", anonymous_id="wdev", at=T2, messageId="m-w3")])
+
+    assert answer["accepted"] == 1
+    assert len(answer["warnings"]) == 1
+    warning = answer["warnings"][0]
+    assert warning["index"] == 0
+    assert warning["messageId"] == "m-w3"
+    assert warning["code"] == "merge_refused"
+    assert "userId" in warning["message"]
+    assert "anonymousId" in warning["message"]
+    assert "pug-server merge-persons" in warning["message"]
+    assert [m["refused"] for m in person(api, "w-3")["merges"]] == [True]
+
+
+def test_refused_alias_names_previous_id(api):
+    api.send([identify("u-1", at=T0), identify("u-2", at=T0)])
+
+    answer = api.send([alias("u-1", "u-2", at=T1)])
+
+    assert [w["code"] for w in answer["warnings"]] == ["merge_refused"]
+    assert "previousId" in answer["warnings"][0]["message"]
 
 
 def test_track_keeps_two_known_users_apart(api):

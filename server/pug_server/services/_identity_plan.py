@@ -267,6 +267,21 @@ def _placeholder_warning(
     }
 
 
+def refusal_warning(op: PlanOp) -> dict[str, Any]:
+    """Return the batch warning for a link refused because both persons are identified."""
+    message = op.message
+    other = "previousId" if message.kind == "alias" else "anonymousId"
+    return {
+        "index": message.index,
+        "messageId": message.message_id,
+        "code": "merge_refused",
+        "message": f"userId and {other} belong to two different identified "
+        "persons, so they were not linked and the refusal was recorded "
+        f"(reason {REFUSED_REASON}); if they are one user, merge the persons "
+        "with pug-server merge-persons --project <project id> <from id> <into id>",
+    }
+
+
 def batch_ids(messages: list[ParsedMessage]) -> list[str]:
     seen: dict[str, None] = {}
     for message in messages:

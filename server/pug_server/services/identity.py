@@ -29,6 +29,7 @@ from pug_server.services._identity_plan import (
     batch_ids,
     is_placeholder_id,
     parse_message,
+    refusal_warning,
 )
 from pug_server.services._traits import TraitWrite, upsert_traits, writes_from_traits
 
@@ -54,7 +55,8 @@ def apply_messages(
 
     :param items: ``(index, message, event row)`` for each newly stored
         message, in batch order.
-    :returns: warnings for the batch response, one per placeholder id.
+    :returns: warnings for the batch response: placeholder ids, refused
+        links, invalid groups and trait keys too long to store.
     :raises UnavailableError: when concurrent merges kept moving the ids of
         the batch; the transaction rolls back and the client retries.
     """
@@ -68,6 +70,7 @@ def apply_messages(
         for message in messages:
             plan.apply(message)
         _write_plan(project.id, plan)
+        warnings.extend(refusal_warning(op) for op in plan.ops if op.kind == "refuse")
         _store_person_traits(plan, messages, warnings)
         person_ids = {
             distinct_id: person.resolve().id
