@@ -13,9 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Values that clients send when they have no id; compared after trimming
-#: whitespace and quotes, in any case.
+#: whitespace and quotes, in any case. "nan" and "[object object]" are what
+#: JavaScript makes of a missing number or an object used as a string.
 PLACEHOLDER_IDS = frozenset(
-    {"", "null", "undefined", "none", "nil", "0", "-1", "anonymous", "guest"}
+    {
+        "",
+        "null",
+        "undefined",
+        "none",
+        "nil",
+        "0",
+        "-1",
+        "anonymous",
+        "guest",
+        "nan",
+        "[object object]",
+    }
 )
 _ZERO_UUID = re.compile(r"^\{?0{8}-?0{4}-?0{4}-?0{4}-?0{12}\}?$")
 
