@@ -283,6 +283,22 @@ def test_set_once_keeps_earliest_value(api):
     assert person(api, "u-1")["traits"] == {"source": "email"}
 
 
+@pytest.mark.parametrize("kind", ["identify", "group"])
+@pytest.mark.parametrize("value", [5, "ads", ["source"], None])
+def test_set_once_not_object_rejected(api, kind, value):
+    message = identify("u-1", traits={"$set_once": value, "plan": "pro"}, at=T1)
+    message["type"] = kind
+    message["groupId"] = "t-1"
+
+    answer = api.send([message])
+
+    assert answer["accepted"] == 0
+    errors = answer["rejected"][0]["errors"]
+    assert list(errors) == ["traits.$set_once"]
+    assert "must be a JSON object of traits to set once" in errors["traits.$set_once"][0]
+    assert person_status(api, "u-1") == 404
+
+
 def test_plain_trait_replaces_set_once(api):
     api.send([identify("u-1", traits={"$set_once": {"source": "ads"}}, at=T2)])
     api.send([identify("u-1", traits={"source": "manual"}, at=T1)])

@@ -19,6 +19,8 @@ MESSAGE_TYPES = ("track", "identify", "group", "alias", "page", "screen")
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
 EXAMPLE_TIME = "2024-05-01T12:00:00Z"
+#: The traits key whose object holds traits that are set only once.
+SET_ONCE_KEY = "$set_once"
 
 
 class DistinctId(fields.Field):
@@ -142,6 +144,21 @@ class MessageSchema(Schema):
         ),
     )
     previous_id = DistinctId(data_key="previousId", allow_none=True)
+
+    @validates_schema
+    def check_set_once(self, data: dict[str, Any], **kwargs) -> None:
+        traits = data.get("traits")
+        if traits and SET_ONCE_KEY in traits and not isinstance(
+            traits[SET_ONCE_KEY], dict
+        ):
+            raise ValidationError(
+                {
+                    f"traits.{SET_ONCE_KEY}": [
+                        "must be a JSON object of traits to set once, for "
+                        'example {"source": "ads"}'
+                    ]
+                }
+            )
 
     @validates_schema
     def check_type(self, data: dict[str, Any], **kwargs) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 from peewee import Model
 
 from pug_server.db import database
+from pug_server.schemas.messages import SET_ONCE_KEY
 from pug_server.services import _sql
 
-SET_ONCE_KEY = "$set_once"
 MAX_TRAIT_KEY_LENGTH = 200
 
 
