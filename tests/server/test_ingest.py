@@ -136,6 +136,23 @@ def test_invalid_batch_sent_at_400(api):
     assert "sentAt" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("context", ["str", ["library"], 5, True])
+def test_batch_context_not_object_400(api, context):
+    response = api.batch([_track("ctx-1")], context=context)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_context"
+    assert "batch context must be a JSON object" in error["message"]
+    assert _stored(api) == []
+
+
+def test_batch_context_null_ignored(api):
+    answer = api.send([_track("ctx-2")], context=None)
+
+    assert answer["accepted"] == 1
+
+
 def test_gzip_body_is_inflated(api):
     body = gzip.compress(json.dumps({"batch": [_track("gz-1")]}).encode())
     response = api.session.post(

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from pug_server.auth import project_for_write_key
 from pug_server.errors import BadRequestError, PayloadTooLargeError
 from pug_server.schemas.messages import MESSAGE_TYPES, Timestamp
-from pug_server.services.ingest import ingest_batch, parse_constant
+from pug_server.services.ingest import ingest_batch, json_type, parse_constant
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,15 @@ def batch():
             "split it into smaller batches",
             details={"limit": limit, "size": len(messages)},
         )
-    return _ingest(body, messages)
+    context = body.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise BadRequestError(
+            "batch context must be a JSON object, for example "
+            '{"library": {"name": "analytics-python"}}, or left out; '
+            f"got {json_type(context)}",
+            code="invalid_context",
+        )
+    return _ingest(body, messages, batch_context=context)
 
 
 def _single(kind: str):
@@ -59,7 +67,8 @@ def _single(kind: str):
         message = {key: value for key, value in body.items() if key != "writeKey"}
         # The path names the type, as in Segment's single-call endpoints.
         message["type"] = kind
-        return _ingest(body, [message])
+        # The body is the message, so its context is the message's own.
+        return _ingest(body, [message], batch_context=None)
 
     view.__name__ = kind
     view.__doc__ = (
@@ -73,14 +82,15 @@ for _kind in MESSAGE_TYPES:
     bp.add_url_rule(f"/{_kind}", view_func=_single(_kind), methods=["POST"])
 
 
-def _ingest(body: dict[str, Any], messages: list[Any]):
+def _ingest(
+    body: dict[str, Any], messages: list[Any], *, batch_context: dict | None
+):
     project = project_for_write_key(body.get("writeKey"))
-    context = body.get("context") if isinstance(body.get("context"), dict) else None
     result = ingest_batch(
         project,
         messages,
         config=current_app.config["PUG"],
-        batch_context=context,
+        batch_context=batch_context,
         batch_sent_at=_batch_sent_at(body.get("sentAt")),
     )
     return jsonify(result.to_dict())

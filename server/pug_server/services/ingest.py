@@ -126,7 +126,7 @@ def _validate(
 ) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError(
-            {"_message": [f"must be a JSON object, got {_json_type(raw)}"]}
+            {"_message": [f"must be a JSON object, got {json_type(raw)}"]}
         )
     encoded = _encode_checked(raw)
     size = len(encoded)
@@ -231,7 +231,8 @@ def _too_deep_message(limit: int | None) -> str:
     )
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """Name the JSON type of *value* for an error message: "a string", "null"."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):
