@@ -249,6 +249,39 @@ def test_near_future_timestamp_not_clamped(api):
     assert _parse(event["timestamp"]) == soon
 
 
+def _timestamp_error(api, timestamp: str, sent_at: str) -> str:
+    answer = api.send([_track("edge-1", timestamp=timestamp, sentAt=sent_at)])
+    assert answer["accepted"] == 0
+    return answer["rejected"][0]["errors"]["timestamp"][0]
+
+
+def test_corrected_time_far_future_out_of_range(api):
+    error = _timestamp_error(api, "9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z")
+
+    assert "out of range" in error
+    assert "1970" not in error
+
+
+def test_corrected_time_far_past_before_1970(api):
+    error = _timestamp_error(api, "0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z")
+
+    assert "at or after 1970-01-01T00:00:00Z" in error
+
+
+def test_corrected_time_at_1970_accepted(api):
+    api.send([_track("epoch-1", timestamp="1970-01-01T00:00:00Z")])
+
+    [event] = _stored(api)
+    assert event["timestamp"] == "1970-01-01T00:00:00Z"
+
+
+def test_corrected_time_before_1970_named(api):
+    answer = api.send([_track("pre-1", timestamp="1969-12-31T23:59:59Z")])
+
+    error = answer["rejected"][0]["errors"]["timestamp"][0]
+    assert "at or after 1970-01-01T00:00:00Z" in error
+
+
 def test_batch_context_merged_shallow(api):
     batch_context = {
         "library": {"name": "batch-lib", "version": "1.0"},

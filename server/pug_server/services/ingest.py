@@ -297,22 +297,37 @@ def correct_timestamp(
     ``receivedAt - (sentAt - timestamp)``. A time more than
     *max_future_seconds* after ``receivedAt`` is clamped to ``receivedAt``.
 
-    :raises ValidationError: for a time before 1970 or out of range.
+    :raises ValidationError: for a time before 1970 or past the year 9999.
     """
     if timestamp is None:
         return received_at, False
     try:
         corrected = timestamp if sent_at is None else received_at - (sent_at - timestamp)
     except OverflowError:
-        corrected = None
-    if corrected is None or corrected < EARLIEST_TIMESTAMP:
+        # A sentAt later than the timestamp moves the time back, past year 1;
+        # an earlier one moves it forward, past the year 9999.
+        if sent_at is not None and sent_at > timestamp:
+            raise ValidationError({"timestamp": [_BEFORE_1970]}) from None
         raise ValidationError(
-            {"timestamp": ["must be after 1970-01-01T00:00:00Z once corrected "
-                           "for clock skew (sentAt - timestamp)"]}
-        )
+            {
+                "timestamp": [
+                    "is out of range once corrected for clock skew: receivedAt "
+                    "- (sentAt - timestamp) falls after the year 9999; check "
+                    "the sentAt and timestamp of the message"
+                ]
+            }
+        ) from None
+    if corrected < EARLIEST_TIMESTAMP:
+        raise ValidationError({"timestamp": [_BEFORE_1970]})
     if corrected - received_at > dt.timedelta(seconds=max_future_seconds):
         return received_at, True
     return corrected, False
+
+
+_BEFORE_1970 = (
+    "must be at or after 1970-01-01T00:00:00Z once corrected for clock skew: "
+    "receivedAt - (sentAt - timestamp)"
+)
 
 
 def event_groups(message: dict[str, Any]) -> dict[str, str] | None:
