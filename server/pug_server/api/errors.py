@@ -5,12 +5,21 @@ from __future__ import annotations
 import logging
 
 import peewee
-from flask import jsonify, request
+from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from pug_server.errors import APIError, BadRequestError
 
 logger = logging.getLogger(__name__)
+
+#: Texts of the database errors a busy or stopped database causes, in
+#: lower case: SQLite past its busy timeout, PostgreSQL not listening.
+_EXPECTED_ERRORS = ("database is locked", "connection refused")
+
+
+def _is_expected(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(expected in text for expected in _EXPECTED_ERRORS)
 
 
 def register_error_handlers(app) -> None:
@@ -48,8 +57,16 @@ def register_error_handlers(app) -> None:
         # Locked past the busy timeout, or the server cannot be reached: the
         # transaction rolled back, so the client may retry safely.
         retry_after = str(app.config["PUG"]["RETRY_AFTER_SECONDS"])
+        project = g.get("project")
+        # An expected lock timeout or refused connection is one line; its
+        # traceback would repeat on every busy request. Other database
+        # errors keep theirs, as do all of them at DEBUG level.
         logger.warning(
-            "database unavailable path=%s error=%s", request.path, error, exc_info=True
+            "database unavailable path=%s project_id=%s error=%s",
+            request.path,
+            project.id if project is not None else None,
+            str(error).strip().replace("\n", " "),
+            exc_info=not _is_expected(error) or logger.isEnabledFor(logging.DEBUG),
         )
         response = jsonify(
             {

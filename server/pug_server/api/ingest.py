@@ -8,7 +8,7 @@ import logging
 import zlib
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
 from pug_server.auth import project_for_write_key
@@ -86,6 +86,8 @@ def _ingest(
     body: dict[str, Any], messages: list[Any], *, batch_context: dict | None
 ):
     project = project_for_write_key(body.get("writeKey"))
+    # The error handlers log the project id of a failed batch.
+    g.project = project
     result = ingest_batch(
         project,
         messages,
