@@ -153,6 +153,44 @@ def test_placeholder_group_id_not_recorded(api):
     assert api.get("/v1/groups/group/null").status_code == 404
 
 
+def test_invalid_context_groups_warned(api):
+    groups = {"team": 5, "org": None, "x": {"a": 1}, "": "k", "bad type!": "k"}
+    context = {"groups": groups, "groupId": ["g-1"]}
+
+    answer = api.send([track("u-1", at=T1, context=context, messageId="m-g")])
+
+    assert answer["accepted"] == 1
+    fields = sorted(w["field"] for w in answer["warnings"])
+    assert fields == [
+        "context.groupId",
+        "context.groups.",
+        "context.groups.bad type!",
+        "context.groups.org",
+        "context.groups.x",
+    ]
+    assert {w["code"] for w in answer["warnings"]} == {"invalid_group"}
+    assert {w["messageId"] for w in answer["warnings"]} == {"m-g"}
+    assert [g["group_type"] for g in person(api, "u-1")["groups"]] == ["team"]
+    [event] = api.get("/v1/events", message_id="m-g").json()["events"]
+    assert event["groups"] == {"team": "5"}
+    assert api.get("/v1/groups/bad type!/k").status_code == 404
+
+
+def test_context_group_key_too_long_warned(api):
+    context = {"groups": {"team": "k" * 201, "t" * 101: "k"}}
+
+    answer = api.send([track("u-1", at=T1, context=context)])
+
+    assert [w["code"] for w in answer["warnings"]] == ["invalid_group"] * 2
+    assert person(api, "u-1")["groups"] == []
+
+
+def test_context_groups_not_object_warned(api):
+    answer = api.send([track("u-1", at=T1, context={"groups": ["t-1"]})])
+
+    assert [w["field"] for w in answer["warnings"]] == ["context.groups"]
+
+
 def test_group_unknown_gets_404(api):
     response = api.get("/v1/groups/team/nope")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from typing import Any
 
 from marshmallow import (
@@ -19,6 +20,11 @@ MESSAGE_TYPES = ("track", "identify", "group", "alias", "page", "screen")
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
 EXAMPLE_TIME = "2024-05-01T12:00:00Z"
+#: The rule for a group type, in groupType and in context.groups.
+GROUP_TYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+GROUP_TYPE_RULE = (
+    "must be 1 to 100 letters, digits, '_', '.' or '-', for example team"
+)
 #: The traits key whose object holds traits that are set only once.
 SET_ONCE_KEY = "$set_once"
 
@@ -138,10 +144,7 @@ class MessageSchema(Schema):
     group_type = fields.String(
         data_key="groupType",
         allow_none=True,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9_.-]{1,100}$",
-            error="must be 1 to 100 letters, digits, '_', '.' or '-', for example team",
-        ),
+        validate=validate.Regexp(GROUP_TYPE_RE, error=GROUP_TYPE_RULE),
     )
     previous_id = DistinctId(data_key="previousId", allow_none=True)
 

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_GROUP_TYPE_LENGTH = 100
-MAX_GROUP_KEY_LENGTH = 200
 
 GroupRef = tuple[str, str]
 
@@ -48,15 +46,16 @@ def long_key_warning(
     }
 
 
-def _invalid_group_warning(message: ParsedMessage, group_type: str) -> dict[str, Any]:
+def _invalid_group_warning(
+    message: ParsedMessage, wire: str, reason: str
+) -> dict[str, Any]:
     return {
         "index": message.index,
         "messageId": message.message_id,
         "code": "invalid_group",
-        "field": "groups",
-        "message": f"the group of type {group_type[:40]!r} has a placeholder id or a "
-        f"type over {MAX_GROUP_TYPE_LENGTH} or a key over {MAX_GROUP_KEY_LENGTH} "
-        "characters and was not recorded: send the real group id",
+        "field": wire,
+        "message": f"{wire[:140]}: {reason}, so no group or membership was "
+        "recorded; the event is stored without it",
     }
 
 
@@ -99,24 +98,20 @@ def apply_group_messages(
 def _collect(
     messages: list[ParsedMessage], warnings: list[dict[str, Any]]
 ) -> tuple[list[tuple[ParsedMessage, GroupRef]], list[tuple[ParsedMessage, GroupRef]]]:
-    """Split the batch's group references into group calls and context names."""
-    from pug_server.services.identity import is_placeholder_id
+    """Split the batch's group references into group calls and context names.
 
+    Ingest has left invalid entries out of ``row["groups"]``; each gets its
+    ``invalid_group`` warning here.
+    """
     calls: list[tuple[ParsedMessage, GroupRef]] = []
     named: list[tuple[ParsedMessage, GroupRef]] = []
     for message in messages:
+        for wire, reason in message.message.get("invalid_groups", ()):
+            warnings.append(_invalid_group_warning(message, wire, reason))
         own: GroupRef | None = None
         if message.kind == "group":
             own = (message.row["group_type"], message.message["group_id"])
-        for group_type, group_key in (message.row.get("groups") or {}).items():
-            ref = (group_type, group_key)
-            if (
-                is_placeholder_id(group_key)
-                or len(group_type) > MAX_GROUP_TYPE_LENGTH
-                or len(group_key) > MAX_GROUP_KEY_LENGTH
-            ):
-                warnings.append(_invalid_group_warning(message, group_type))
-                continue
+        for ref in (message.row.get("groups") or {}).items():
             if ref == own:
                 calls.append((message, ref))
             else:
@@ -170,9 +165,7 @@ def _stored_group_ids(project_id: int, refs: set[GroupRef]) -> dict[GroupRef, in
         )
         # The two IN lists match every pairing of a type and a key, so
         # pairs the batch did not name are dropped here.
-        ids.update(
-            {(t, k): group_id for group_id, t, k in rows if (t, k) in refs}
-        )
+        ids.update({(t, k): group_id for group_id, t, k in rows if (t, k) in refs})
     return ids
 
 

@@ -18,8 +18,9 @@ from pug_server.db import database
 from pug_server.models import Event, Project, RejectedMessage
 from pug_server.models.base import JSONField
 from pug_server.models.group import DEFAULT_GROUP_TYPE
-from pug_server.schemas.messages import load_message
+from pug_server.schemas.messages import GROUP_TYPE_RE, GROUP_TYPE_RULE, load_message
 from pug_server.services import identity
+from pug_server.services._identity_plan import is_placeholder_id
 from pug_server.services._sql import json_value
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 # 32,766 bound parameters (21 columns a row).
 INSERT_CHUNK_ROWS = 500
 EARLIEST_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+MAX_GROUP_KEY_LENGTH = 200
 
 
 def parse_constant(token: str) -> float:
@@ -95,7 +97,9 @@ def ingest_batch(
             message = _validate(raw, index, config, batch_context)
             row = _event_row(project, message, config, batch_sent_at, received_at)
         except ValidationError as exc:
-            _reject(project, index, raw, exc.normalized_messages(), result, rejected_rows)
+            _reject(
+                project, index, raw, exc.normalized_messages(), result, rejected_rows
+            )
             continue
         valid.append(_Valid(index, message, row))
 
@@ -302,7 +306,9 @@ def correct_timestamp(
     if timestamp is None:
         return received_at, False
     try:
-        corrected = timestamp if sent_at is None else received_at - (sent_at - timestamp)
+        corrected = (
+            timestamp if sent_at is None else received_at - (sent_at - timestamp)
+        )
     except OverflowError:
         # A sentAt later than the timestamp moves the time back, past year 1;
         # an earlier one moves it forward, past the year 9999.
@@ -331,20 +337,78 @@ _BEFORE_1970 = (
 
 
 def event_groups(message: dict[str, Any]) -> dict[str, str] | None:
-    """Return the groups a message names itself, as ``{group_type: key}``."""
+    """Return the valid groups a message names itself, as ``{group_type: key}``.
+
+    Each entry that cannot name a group (a type outside the groupType rule,
+    a key that is not a non-empty string or integer of at most 200
+    characters, or a placeholder key) is left out and listed in
+    ``message["invalid_groups"]`` as ``(wire field, reason)``, for the
+    ``invalid_group`` warning.
+    """
     groups: dict[str, str] = {}
+    invalid: list[tuple[str, str]] = []
     context = message.get("context") or {}
-    group_id = context.get("groupId")
-    if isinstance(group_id, (str, int)) and not isinstance(group_id, bool):
-        groups[DEFAULT_GROUP_TYPE] = str(group_id)
+    if "groupId" in context:
+        _add_group(
+            groups, invalid, "context.groupId", DEFAULT_GROUP_TYPE, context["groupId"]
+        )
     named = context.get("groups")
     if isinstance(named, dict):
         for group_type, key in named.items():
-            if isinstance(key, (str, int)) and not isinstance(key, bool) and str(key):
-                groups[str(group_type)] = str(key)
+            _add_group(
+                groups, invalid, f"context.groups.{group_type[:100]}", group_type, key
+            )
+    elif named is not None:
+        invalid.append(
+            (
+                "context.groups",
+                "must be a JSON object of group type to group key, "
+                f"got {json_type(named)}",
+            )
+        )
     if message["type"] == "group":
-        groups[_group_type(message)] = message["group_id"]
+        _add_group(
+            groups, invalid, "groupId", _group_type(message), message["group_id"]
+        )
+    if invalid:
+        message["invalid_groups"] = invalid
     return groups or None
+
+
+def _add_group(
+    groups: dict[str, str],
+    invalid: list[tuple[str, str]],
+    wire: str,
+    group_type: str,
+    key: Any,
+) -> None:
+    if not GROUP_TYPE_RE.match(group_type):
+        invalid.append((wire, f"the group type {GROUP_TYPE_RULE}"))
+        return
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        invalid.append(
+            (
+                wire,
+                f"the group key must be a string or an integer, got {json_type(key)}",
+            )
+        )
+        return
+    text = str(key)
+    if not text or len(text) > MAX_GROUP_KEY_LENGTH:
+        invalid.append(
+            (
+                wire,
+                f"the group key must be 1 to {MAX_GROUP_KEY_LENGTH} characters, "
+                f"got {len(text)}",
+            )
+        )
+        return
+    if is_placeholder_id(text):
+        invalid.append(
+            (wire, "the group key is a placeholder such as 'null', not a group id")
+        )
+        return
+    groups[group_type] = text
 
 
 def _group_type(message: dict[str, Any]) -> str | None:
@@ -420,7 +484,9 @@ def _insert_events(chunks: list[tuple[int, list[Any]]]) -> set[str]:
     """
     inserted: set[str] = set()
     for row_count, params in chunks:
-        cursor = database.execute_sql(_insert_sql(row_count, database.obj.param), params)
+        cursor = database.execute_sql(
+            _insert_sql(row_count, database.obj.param), params
+        )
         inserted.update(message_id for (message_id,) in cursor.fetchall())
     return inserted
 
