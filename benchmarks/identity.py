@@ -144,7 +144,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     results: dict[int, tuple[float, float, float]] = {}
-    with tempfile.TemporaryDirectory() as folder, _database_url(args.backend, folder) as url:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        _database_url(args.backend, folder) as url,
+    ):
         config = load_config({"DATABASE_URL": url})
         db = make_database(url, config)
         database.initialize(db)

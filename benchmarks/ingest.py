@@ -47,10 +47,27 @@ from tests.helpers.live import (  # noqa: E402
 
 BATCH_SIZE = 100
 COLUMNS = (
-    "project_id", "message_id", "type", "event", "name", "user_id", "anonymous_id",
-    "distinct_id", "previous_id", "group_id", "group_type", "timestamp",
-    "original_timestamp", "sent_at", "received_at", "clamped", "properties",
-    "traits", "context", "integrations", "groups",
+    "project_id",
+    "message_id",
+    "type",
+    "event",
+    "name",
+    "user_id",
+    "anonymous_id",
+    "distinct_id",
+    "previous_id",
+    "group_id",
+    "group_type",
+    "timestamp",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+    "clamped",
+    "properties",
+    "traits",
+    "context",
+    "integrations",
+    "groups",
 )
 
 
@@ -67,8 +84,10 @@ def build_bodies(batches: int, run: str) -> list[bytes]:
                 "event": "Document Edited",
                 "timestamp": sent_at,
                 "properties": {"words": i, "doc": f"d-{i % 40}", "plan": "pro"},
-                "context": {"library": {"name": "bench", "version": "1.0"},
-                            "groups": {"team": f"t-{i % 25}"}},
+                "context": {
+                    "library": {"name": "bench", "version": "1.0"},
+                    "groups": {"team": f"t-{i % 25}"},
+                },
             }
             for i in range(BATCH_SIZE)
         ]
@@ -99,10 +118,27 @@ def measure_raw(bodies: list[bytes], folder: Path) -> float:
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         rows = [
             (
-                1, m["messageId"], m["type"], m["event"], None, m["userId"], None,
-                m["userId"], None, None, None, m["timestamp"], m["timestamp"],
-                payload["sentAt"], now, 0, json.dumps(m["properties"]), None,
-                json.dumps(m["context"]), None, json.dumps(m["context"]["groups"]),
+                1,
+                m["messageId"],
+                m["type"],
+                m["event"],
+                None,
+                m["userId"],
+                None,
+                m["userId"],
+                None,
+                None,
+                None,
+                m["timestamp"],
+                m["timestamp"],
+                payload["sentAt"],
+                now,
+                0,
+                json.dumps(m["properties"]),
+                None,
+                json.dumps(m["context"]),
+                None,
+                json.dumps(m["context"]["groups"]),
             )
             for m in payload["batch"]
         ]
@@ -129,7 +165,10 @@ def measure_http(url: str, write_key: str, bodies: list[bytes], threads: int) ->
                     headers={"Content-Type": "application/json"},
                     timeout=60,
                 )
-                if response.status_code != 200 or response.json()["accepted"] != BATCH_SIZE:
+                if (
+                    response.status_code != 200
+                    or response.json()["accepted"] != BATCH_SIZE
+                ):
                     failures.append(response.text[:200])
 
     workers = [threading.Thread(target=send, args=(chunk,)) for chunk in chunks]
@@ -167,9 +206,13 @@ def run_backend(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, default=200, help="batches of 100 per run")
+    parser.add_argument(
+        "--batches", type=int, default=200, help="batches of 100 per run"
+    )
     parser.add_argument("--threads", type=int, default=4, help="client threads")
-    parser.add_argument("--runs", type=int, default=1, help="runs; the median ratio is printed")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs; the median ratio is printed"
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     if not 1 <= args.batches <= 2000:

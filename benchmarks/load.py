@@ -55,7 +55,9 @@ def make_batch(run: str, sender: int, number: int) -> bytes:
     return json.dumps({"batch": messages}).encode()
 
 
-def send_for(url: str, write_key: str, run: str, sender: int, seconds: float, results) -> None:
+def send_for(
+    url: str, write_key: str, run: str, sender: int, seconds: float, results
+) -> None:
     """Post batches until *seconds* pass; put (latencies, statuses) on *results*."""
     session = requests.Session()
     latencies: list[float] = []
@@ -144,7 +146,9 @@ def cpu_model() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--seconds", type=float, default=20.0, help="load duration in seconds")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="load duration in seconds"
+    )
     parser.add_argument("--processes", type=int, default=4, help="sender processes")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     args = parser.parse_args(argv)

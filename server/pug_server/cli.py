@@ -81,7 +81,9 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     with database.connection_context(), database.atomic():
         project = _find_project(Project, args.project)
         if project is None:
-            print(f"error: no project with id or name {args.project!r}", file=sys.stderr)
+            print(
+                f"error: no project with id or name {args.project!r}", file=sys.stderr
+            )
             return 1
         read_key = project.rotate_keys()
         # The old keys stay valid unless the new ones were written out.
@@ -217,10 +219,14 @@ def cmd_merge_persons(args: argparse.Namespace) -> int:
     with database.connection_context():
         project = _find_project(Project, args.project)
         if project is None:
-            print(f"error: no project with id or name {args.project!r}", file=sys.stderr)
+            print(
+                f"error: no project with id or name {args.project!r}", file=sys.stderr
+            )
             return 1
         try:
-            moved = admin_merge(project.id, args.from_distinct_id, args.into_distinct_id)
+            moved = admin_merge(
+                project.id, args.from_distinct_id, args.into_distinct_id
+            )
         except (LookupError, ValueError, UnavailableError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

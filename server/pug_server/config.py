@@ -37,9 +37,7 @@ DEFAULTS: dict[str, Any] = {
 #: Integer settings that may be 0, meaning "not set".
 _ZERO_ALLOWED = {"PORT"}
 
-_INTEGER_SETTINGS = {
-    name for name, value in DEFAULTS.items() if isinstance(value, int)
-}
+_INTEGER_SETTINGS = {name for name, value in DEFAULTS.items() if isinstance(value, int)}
 
 
 class ConfigError(ValueError):
@@ -71,9 +69,7 @@ def _parse(name: str, raw: str) -> Any:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(
-            f"PUG_{name} must be a whole number, got {raw!r}"
-        ) from None
+        raise ConfigError(f"PUG_{name} must be a whole number, got {raw!r}") from None
 
 
 def _validate(config: dict[str, Any]) -> None:

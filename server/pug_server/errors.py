@@ -28,7 +28,11 @@ class APIError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "error": {"code": self.code, "message": self.message, "details": self.details}
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": self.details,
+            }
         }
 
 

@@ -21,7 +21,11 @@ def logging_config(level: str = "INFO") -> dict:
         "root": {"level": "WARNING", "handlers": ["stderr"]},
         "loggers": {
             "pug_server": {"level": level, "handlers": ["stderr"], "propagate": False},
-            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.error": {
+                "level": "INFO",
+                "handlers": ["stderr"],
+                "propagate": False,
+            },
             "gunicorn.access": {"level": "WARNING", "propagate": False},
             # Peewee's query log prints bound parameters, which carry user data.
             "peewee": {"level": "WARNING"},

@@ -30,7 +30,9 @@ def _by_type(api) -> dict[str, dict]:
 
 
 def test_segment_calls_all_stored(api, segment_client):
-    segment_client.track("u-1", "Document Edited", {"words": 120}, anonymous_id="anon-1")
+    segment_client.track(
+        "u-1", "Document Edited", {"words": 120}, anonymous_id="anon-1"
+    )
     segment_client.identify("u-1", {"plan": "pro"}, anonymous_id="anon-1")
     segment_client.group("u-1", "t-1", {"name": "Docs Team"})
     segment_client.alias("anon-2", "u-1")

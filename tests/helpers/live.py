@@ -126,7 +126,9 @@ def start_server(
     process = subprocess.Popen(
         command, cwd=workdir, env=environment, stdout=log_file, stderr=subprocess.STDOUT
     )
-    server = LiveServer(f"http://127.0.0.1:{port}", database_url, backend, log_path, process)
+    server = LiveServer(
+        f"http://127.0.0.1:{port}", database_url, backend, log_path, process
+    )
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

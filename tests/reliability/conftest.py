@@ -93,9 +93,7 @@ def stored_counts(database_url: str, project_id: int) -> tuple[int, int]:
     Reads the database directly, not through the API, so a bug in the API's
     paging cannot hide a lost or duplicated row.
     """
-    sql = (
-        "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM event WHERE project_id = %s"
-    )
+    sql = "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM event WHERE project_id = %s"
     rows = query(database_url, sql, (project_id,))
     return int(rows[0][0]), int(rows[0][1])
 
@@ -103,7 +101,9 @@ def stored_counts(database_url: str, project_id: int) -> tuple[int, int]:
 def stored_message_ids(database_url: str, project_id: int) -> set[str]:
     """Return every stored message id of a project."""
     rows = query(
-        database_url, "SELECT message_id FROM event WHERE project_id = %s", (project_id,)
+        database_url,
+        "SELECT message_id FROM event WHERE project_id = %s",
+        (project_id,),
     )
     return {row[0] for row in rows}
 

@@ -42,7 +42,13 @@ DEFAULT_SCHEDULE = (
     + [CLOSE_BEFORE, FORWARD, CLOSE_AFTER, FORWARD, CLOSE_BEFORE, CLOSE_AFTER]
 )
 UPSTREAM_TIMEOUT_SECONDS = 30
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+}
 
 
 class FaultProxy:

@@ -82,7 +82,9 @@ class Server(LiveServer):
         self.wait_ready(ready_path)
         return self
 
-    def wait_ready(self, path: str = "/ready", timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    def wait_ready(
+        self, path: str = "/ready", timeout: float = READY_TIMEOUT_SECONDS
+    ) -> None:
         """Poll *path* until it answers 200; raise with the log after *timeout*."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -29,7 +29,12 @@ METRIC = {
     "period": "day",
     "measure": {"type": "events", "event": SECRET_EVENT},
 }
-DASHBOARD = {"key": "b_board", "name": "B board", "north_star": "b_events", "inputs": []}
+DASHBOARD = {
+    "key": "b_board",
+    "name": "B board",
+    "north_star": "b_events",
+    "inputs": [],
+}
 READ_PATHS = [
     "/v1/events",
     "/v1/rejected",
@@ -116,9 +121,13 @@ def test_foreign_dashboard_cannot_use_metric(two_projects):
         {"property": "properties.plan", "op": "eq", "value": "secret"},
         {"property": "person.plan", "op": "eq", "value": "secret"},
         {"property": "properties.plan", "op": "eq", "value": "x' OR '1'='1"},
-        {"property": "properties.plan", "op": "in", "value": ["a') OR 1=1 --", "secret"]},
+        {
+            "property": "properties.plan",
+            "op": "in",
+            "value": ["a') OR 1=1 --", "secret"],
+        },
         {"property": "properties.x') OR 1=1 --", "op": "is_set"},
-        {"property": "properties.plan\"; DROP TABLE event; --", "op": "is_set"},
+        {"property": 'properties.plan"; DROP TABLE event; --', "op": "is_set"},
         {"property": "person.plan' OR project_id <> 0 --", "op": "is_set"},
         {"property": "group.name", "op": "contains", "value": "%"},
     ],
@@ -145,14 +154,18 @@ def test_query_injection_sees_no_foreign_data(two_projects, where):
         "person.plan",
         "group.name",
         "properties.plan') OR 1=1 --",
-        "person.\"; SELECT * FROM project; --",
+        'person."; SELECT * FROM project; --',
         "project.write_key",
         "properties",
     ],
 )
 def test_segment_injection_sees_no_foreign_data(two_projects, segment_by):
     a, _ = two_projects
-    definition = {"period": "day", "measure": {"type": "events"}, "segment_by": segment_by}
+    definition = {
+        "period": "day",
+        "measure": {"type": "events"},
+        "segment_by": segment_by,
+    }
     response = a.post("/v1/query", definition)
     if response.status_code == 200:
         assert "secret" not in response.text
@@ -239,7 +252,9 @@ def test_bad_write_keys_get_identical_401(api):
         )
         assert response.status_code == 401, key
         bodies.add(response.content)
-    missing = requests.post(api.server.url + "/v1/batch", json={"batch": []}, timeout=30)
+    missing = requests.post(
+        api.server.url + "/v1/batch", json={"batch": []}, timeout=30
+    )
     bodies.add(missing.content)
     assert len(bodies) == 1
 
@@ -257,19 +272,26 @@ def test_rotated_keys_get_401(live_server):
     )
     assert result.returncode == 0, result.stderr
     new_keys = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    assert api.batch([{"type": "track", "userId": "u", "event": "e"}]).status_code == 401
+    assert (
+        api.batch([{"type": "track", "userId": "u", "event": "e"}]).status_code == 401
+    )
     assert api.get("/v1/events").status_code == 401
     api.project.write_key = new_keys["write_key"]
     api.project.read_key = new_keys["read_key"]
     assert api.get("/v1/events").status_code == 200
-    assert api.batch([{"type": "track", "userId": "u", "event": "e"}]).status_code == 200
+    assert (
+        api.batch([{"type": "track", "userId": "u", "event": "e"}]).status_code == 200
+    )
     api.session.close()
 
 
 def test_keys_compared_in_constant_time():
     # Behaviour is covered above; this pins the comparison itself, which no
     # black-box test over a loopback socket can resolve reliably.
-    for method in (project_model.Project.by_write_key, project_model.Project.by_read_key):
+    for method in (
+        project_model.Project.by_write_key,
+        project_model.Project.by_read_key,
+    ):
         source = inspect.getsource(method)
         assert "hmac.compare_digest" in source, method.__name__
     assert "==" not in inspect.getsource(auth.basic_user)

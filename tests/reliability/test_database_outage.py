@@ -41,7 +41,9 @@ class PostgresOutage:
 
     def __init__(self, database_url: str) -> None:
         parsed = urlparse(database_url)
-        self.proxy = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port or 5432)).start()
+        self.proxy = TcpProxy(
+            (parsed.hostname or "127.0.0.1", parsed.port or 5432)
+        ).start()
         self.server_url = database_url.replace(
             f":{parsed.port or 5432}/", f":{self.proxy.port}/", 1
         )
@@ -102,7 +104,9 @@ def outage(request, tmp_path, servers):
 
 
 def track(message_id: str) -> list[dict]:
-    return [{"type": "track", "userId": "u-1", "event": "Outage", "messageId": message_id}]
+    return [
+        {"type": "track", "userId": "u-1", "event": "Outage", "messageId": message_id}
+    ]
 
 
 def wait_until_ready(url: str) -> float:
@@ -167,7 +171,9 @@ def test_sdk_keeps_sending_through_outage(outage):
     try:
         started = time.monotonic()
         for index in range(SDK_EVENTS):
-            client.track("u-sdk", "Through Outage", {"index": index}, message_id=f"sdk-{index}")
+            client.track(
+                "u-sdk", "Through Outage", {"index": index}, message_id=f"sdk-{index}"
+            )
             # Spread the calls over the outage, so some batches meet it.
             if index % 100 == 0 and time.monotonic() - started < OUTAGE_SECONDS + 1:
                 time.sleep(0.2)

@@ -69,12 +69,28 @@ class Target:
 
 SEED = [
     {"type": "identify", "userId": "u-1", "traits": {"plan": "pro", "seats": 3}},
-    {"type": "group", "userId": "u-1", "groupId": "t-1", "groupType": "team",
-     "traits": {"name": "Team One", "tier": "gold"}},
-    {"type": "track", "userId": "u-1", "event": "Signed Up", "timestamp": "2024-05-01T10:00:00Z",
-     "properties": {"words": 10, "plan": "pro"}, "context": {"groups": {"team": "t-1"}}},
-    {"type": "track", "anonymousId": "a-1", "event": "Document Edited",
-     "timestamp": "2024-05-02T10:00:00Z", "properties": {"words": 5.5, "tags": ["x"]}},
+    {
+        "type": "group",
+        "userId": "u-1",
+        "groupId": "t-1",
+        "groupType": "team",
+        "traits": {"name": "Team One", "tier": "gold"},
+    },
+    {
+        "type": "track",
+        "userId": "u-1",
+        "event": "Signed Up",
+        "timestamp": "2024-05-01T10:00:00Z",
+        "properties": {"words": 10, "plan": "pro"},
+        "context": {"groups": {"team": "t-1"}},
+    },
+    {
+        "type": "track",
+        "anonymousId": "a-1",
+        "event": "Document Edited",
+        "timestamp": "2024-05-02T10:00:00Z",
+        "properties": {"words": 5.5, "tags": ["x"]},
+    },
 ]
 
 
@@ -105,8 +121,10 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 instants = st.datetimes(
@@ -123,13 +141,16 @@ MESSAGE_FIELDS = {
     "anonymousId": ids,
     "event": st.text(max_size=60) | json_values,
     "name": st.text(max_size=60) | json_values,
-    "properties": st.dictionaries(st.text(max_size=20), json_values, max_size=6) | json_values,
-    "traits": st.dictionaries(st.text(max_size=20), json_values, max_size=6) | json_values,
+    "properties": st.dictionaries(st.text(max_size=20), json_values, max_size=6)
+    | json_values,
+    "traits": st.dictionaries(st.text(max_size=20), json_values, max_size=6)
+    | json_values,
     "groupId": ids,
     "groupType": st.text(max_size=20) | json_values,
     "previousId": ids,
     "context": st.fixed_dictionaries(
-        {}, optional={"groupId": ids, "groups": st.dictionaries(st.text(max_size=10), ids)}
+        {},
+        optional={"groupId": ids, "groups": st.dictionaries(st.text(max_size=10), ids)},
     )
     | json_values,
     "integrations": json_values,
@@ -150,8 +171,19 @@ def test_generated_batches_never_5xx(target, body):
 
 references = (
     st.sampled_from(
-        ["properties.words", "properties.plan", "person.plan", "group.tier", "group.name",
-         "properties.tags", "person.seats", "plan", "properties.", "person", "group.a.b"]
+        [
+            "properties.words",
+            "properties.plan",
+            "person.plan",
+            "group.tier",
+            "group.name",
+            "properties.tags",
+            "person.seats",
+            "plan",
+            "properties.",
+            "person",
+            "group.a.b",
+        ]
     )
     | st.builds(
         lambda prefix, name: prefix + name,
@@ -161,17 +193,41 @@ references = (
     | json_values
 )
 operators = st.sampled_from(
-    ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "is_set",
-     "is_not_set", "like", ""]
+    [
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "contains",
+        "is_set",
+        "is_not_set",
+        "like",
+        "",
+    ]
 )
 filters = st.fixed_dictionaries(
     {"property": references, "op": operators}, optional={"value": json_values}
 )
-event_names = st.sampled_from(["Signed Up", "Document Edited", "Missing"]) | st.text(max_size=30)
-units = st.sampled_from(["person", "group:team", "group:", "group", "team"]) | json_values
-durations = st.sampled_from(["7d", "1h", "0d", "-1d", "30m", "1w", "abc", "9999999d"]) | json_values
+event_names = st.sampled_from(["Signed Up", "Document Edited", "Missing"]) | st.text(
+    max_size=30
+)
+units = (
+    st.sampled_from(["person", "group:team", "group:", "group", "team"]) | json_values
+)
+durations = (
+    st.sampled_from(["7d", "1h", "0d", "-1d", "30m", "1w", "abc", "9999999d"])
+    | json_values
+)
 simple_measures = st.fixed_dictionaries(
-    {"type": st.sampled_from(["events", "unique_persons", "unique_groups", "sum", "average"])},
+    {
+        "type": st.sampled_from(
+            ["events", "unique_persons", "unique_groups", "sum", "average"]
+        )
+    },
     optional={
         "event": event_names | json_values,
         "group_type": st.sampled_from(["team", "group"]) | json_values,
@@ -182,16 +238,27 @@ simple_measures = st.fixed_dictionaries(
 measures = (
     simple_measures
     | st.fixed_dictionaries(
-        {"type": st.just("ratio"), "numerator": simple_measures | json_values,
-         "denominator": simple_measures | json_values}
+        {
+            "type": st.just("ratio"),
+            "numerator": simple_measures | json_values,
+            "denominator": simple_measures | json_values,
+        }
     )
     | st.fixed_dictionaries(
-        {"type": st.just("funnel"), "steps": st.lists(event_names, max_size=5) | json_values},
+        {
+            "type": st.just("funnel"),
+            "steps": st.lists(event_names, max_size=5) | json_values,
+        },
         optional={"window": durations, "unit": units},
     )
     | st.fixed_dictionaries(
         {"type": st.just("activation")},
-        optional={"start": event_names, "action": event_names, "within": durations, "unit": units},
+        optional={
+            "start": event_names,
+            "action": event_names,
+            "within": durations,
+            "unit": units,
+        },
     )
     | st.fixed_dictionaries(
         {"type": st.sampled_from(["retention", "churn"])},
@@ -200,11 +267,15 @@ measures = (
     | json_values
 )
 tile_options = {
-    "period": st.sampled_from(["day", "week", "month", "quarter", "year", ""]) | json_values,
-    "at": instants | st.sampled_from(["2024-05-01", "2024-03-31T02:30:00", "yesterday"]),
+    "period": st.sampled_from(["day", "week", "month", "quarter", "year", ""])
+    | json_values,
+    "at": instants
+    | st.sampled_from(["2024-05-01", "2024-03-31T02:30:00", "yesterday"]),
     "periods": st.integers(min_value=-5, max_value=500) | json_values,
     "compare": st.sampled_from(["previous", "previous_to_date", "year", "none", "x"]),
-    "timezone": st.sampled_from(["UTC", "Europe/Berlin", "America/Sao_Paulo", "Mars/Base", ""]),
+    "timezone": st.sampled_from(
+        ["UTC", "Europe/Berlin", "America/Sao_Paulo", "Mars/Base", ""]
+    ),
     "week_start": st.sampled_from(["monday", "sunday", "friday", "someday"]),
     "segment_by": references,
     "segment_limit": st.integers(min_value=-1, max_value=10_000) | json_values,
@@ -224,7 +295,10 @@ def test_generated_queries_never_5xx(target, query):
 
 
 @settings(FUZZ_SETTINGS, max_examples=max(10, EXAMPLES // 3))
-@given(definition=metric_definitions, options=st.fixed_dictionaries({}, optional=tile_options))
+@given(
+    definition=metric_definitions,
+    options=st.fixed_dictionaries({}, optional=tile_options),
+)
 def test_generated_metrics_never_5xx(target, definition, options):
     created = target.read("POST", "/v1/metrics", json=definition)
     assert created.status_code < 500, created.text
@@ -232,8 +306,9 @@ def test_generated_metrics_never_5xx(target, definition, options):
         return
     key = created.json()["key"]
     params = {name: str(value) for name, value in options.items()}
-    tile = target.read("GET", f"/v1/metrics/{requests.utils.quote(key, safe='')}/tile",
-                       params=params)
+    tile = target.read(
+        "GET", f"/v1/metrics/{requests.utils.quote(key, safe='')}/tile", params=params
+    )
     assert tile.status_code < 500, tile.text
     deleted = target.read("DELETE", f"/v1/metrics/{requests.utils.quote(key, safe='')}")
     assert deleted.status_code < 500, deleted.text

@@ -29,7 +29,13 @@ INGEST_PATHS = [
 
 
 def track(message_id: str, **fields) -> dict:
-    return {"type": "track", "userId": "u-1", "event": "Hostile", "messageId": message_id, **fields}
+    return {
+        "type": "track",
+        "userId": "u-1",
+        "event": "Hostile",
+        "messageId": message_id,
+        **fields,
+    }
 
 
 # (name, the message, the wire field its rejection must name).
@@ -75,7 +81,9 @@ ODD_BUT_VALID = [
     ("dotted-names", track("x", properties={"a.b": 1, "a": {"b": 2}, ".": 3})),
     (
         "sql-names",
-        track("x", properties={"x'); DROP TABLE event; --": 1, "1 OR 1=1": "' OR ''='"}),
+        track(
+            "x", properties={"x'); DROP TABLE event; --": 1, "1 OR 1=1": "' OR ''='"}
+        ),
     ),
     ("unicode-names", track("x", properties={"名前": "値", "emoji😀": "✓"})),
     ("empty-name", track("x", properties={"": "empty key"})),
@@ -94,7 +102,9 @@ def test_hostile_batch_keeps_good_messages(api):
     expected_stored: list[str] = []
     cases = [(name, message, field) for name, message, field in WRONG_TYPES]
     cases += [(name, message, None) for name, message in ODD_BUT_VALID]
-    cases.append(("ten-thousand-properties", track("x", properties=many_properties(10_000)), ""))
+    cases.append(
+        ("ten-thousand-properties", track("x", properties=many_properties(10_000)), "")
+    )
     for number, (name, message, field) in enumerate(cases):
         good_id = f"good-{number}"
         batch.append(track(good_id))
@@ -115,7 +125,10 @@ def test_hostile_batch_keeps_good_messages(api):
         errors = json.dumps(rejected[index]["errors"])
         assert field in errors, (batch[index]["messageId"], errors)
     assert answer["accepted"] == len(expected_stored)
-    stored = {event["messageId"] for event in api.get("/v1/events", limit=500).json()["events"]}
+    stored = {
+        event["messageId"]
+        for event in api.get("/v1/events", limit=500).json()["events"]
+    }
     assert stored == set(expected_stored)
     assert_clean_log(api.server)
 
@@ -240,7 +253,10 @@ def test_nul_in_url_400(api, path):
     "path, body",
     [
         ("/v1/dashboards", {"key": "k", "name": "n", "north_star": "a\u0000b"}),
-        ("/v1/metrics", {"key": "k", "name": "a\u0000b", "measure": {"type": "events"}}),
+        (
+            "/v1/metrics",
+            {"key": "k", "name": "a\u0000b", "measure": {"type": "events"}},
+        ),
         ("/v1/query", {"measure": {"type": "events", "event": "a\u0000b"}}),
     ],
 )

@@ -61,7 +61,9 @@ def patient_client(write_key: str, host: str, **options) -> pug.Client:
     )
 
 
-def wait_for_count(database_url: str, project_id: int, target: int, timeout: float) -> int:
+def wait_for_count(
+    database_url: str, project_id: int, target: int, timeout: float
+) -> int:
     deadline = time.monotonic() + timeout
     stored = 0
     while time.monotonic() < deadline:

@@ -53,12 +53,20 @@ class AcknowledgingSender:
                 break
             ids = [f"{self.label}-{worker}-{number}-{i}" for i in range(BATCH_SIZE)]
             batch = [
-                {"type": "track", "userId": f"u-{i}", "event": "Killed", "messageId": mid}
+                {
+                    "type": "track",
+                    "userId": f"u-{i}",
+                    "event": "Killed",
+                    "messageId": mid,
+                }
                 for i, mid in enumerate(ids)
             ]
             try:
                 response = session.post(
-                    self.url, json={"batch": batch}, auth=(self.write_key, ""), timeout=10
+                    self.url,
+                    json={"batch": batch},
+                    auth=(self.write_key, ""),
+                    timeout=10,
                 )
             except requests.RequestException:
                 with self._lock:

@@ -218,7 +218,7 @@ def test_strict_call_accepts_values_at_limits(method, args, kwargs):
 
 
 COLLIDING_KEYS = [
-    ("track", ("u-1", "E", {1: "a", "1": "b"}), {}, r'properties\.1: keys 1 and \'1\''),
+    ("track", ("u-1", "E", {1: "a", "1": "b"}), {}, r"properties\.1: keys 1 and \'1\'"),
     (
         "track",
         ("u-1", "E", {"meta": [{"true": 1, True: 2}]}),

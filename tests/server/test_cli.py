@@ -33,13 +33,18 @@ def _keys(output: str) -> dict[str, str]:
 
 
 def _project(keys: dict[str, str]) -> ProjectKeys:
-    return ProjectKeys(int(keys["project_id"]), keys["name"], keys["write_key"], keys["read_key"])
+    return ProjectKeys(
+        int(keys["project_id"]), keys["name"], keys["write_key"], keys["read_key"]
+    )
 
 
 def test_serve_bad_log_level_exits_2(tmp_path):
     result = _run(["serve"], tmp_path, PUG_LOG_LEVEL="loud")
     assert result.returncode == 2
-    assert "PUG_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in result.stderr
+    assert (
+        "PUG_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        in result.stderr
+    )
     assert "'loud'" in result.stderr
 
 
@@ -136,7 +141,9 @@ def test_serve_bind_and_port_from_environment(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and status is None:
             try:
-                status = requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code
+                status = requests.get(
+                    f"http://127.0.0.1:{port}/health", timeout=1
+                ).status_code
             except requests.ConnectionError:
                 time.sleep(0.1)
     finally:

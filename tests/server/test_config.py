@@ -65,8 +65,14 @@ def test_bind_address_port_replaces():
 @pytest.mark.parametrize(
     ("url", "described"),
     [
-        ("postgresql://pug:s3cret@db.internal:5432/pug", "postgresql://db.internal:5432/pug"),
-        ("postgresql://pug@127.0.0.1/pug?password=s3cret", "postgresql://127.0.0.1/pug"),
+        (
+            "postgresql://pug:s3cret@db.internal:5432/pug",
+            "postgresql://db.internal:5432/pug",
+        ),
+        (
+            "postgresql://pug@127.0.0.1/pug?password=s3cret",
+            "postgresql://127.0.0.1/pug",
+        ),
         ("postgres://127.0.0.1:5433/x", "postgres://127.0.0.1:5433/x"),
         ("sqlite:///pug.db", "sqlite:///pug.db"),
     ],

@@ -295,7 +295,9 @@ def test_set_once_not_object_rejected(api, kind, value):
     assert answer["accepted"] == 0
     errors = answer["rejected"][0]["errors"]
     assert list(errors) == ["traits.$set_once"]
-    assert "must be a JSON object of traits to set once" in errors["traits.$set_once"][0]
+    assert (
+        "must be a JSON object of traits to set once" in errors["traits.$set_once"][0]
+    )
     assert person_status(api, "u-1") == 404
 
 

@@ -308,7 +308,12 @@ def test_batch_context_merged_shallow(api):
     ("kind", "message", "field", "value"),
     [
         ("track", {"userId": "u-9", "event": "Clicked"}, "event", "Clicked"),
-        ("identify", {"userId": "u-9", "traits": {"plan": "pro"}}, "traits", {"plan": "pro"}),
+        (
+            "identify",
+            {"userId": "u-9", "traits": {"plan": "pro"}},
+            "traits",
+            {"plan": "pro"},
+        ),
         ("group", {"userId": "u-9", "groupId": "t-1"}, "groupId", "t-1"),
         ("alias", {"userId": "u-9", "previousId": "anon-9"}, "previousId", "anon-9"),
         ("page", {"userId": "u-9", "name": "Pricing"}, "name", "Pricing"),
@@ -404,8 +409,13 @@ def test_same_message_id_other_project_stored(api, live_server):
 def test_group_call_names_its_group(api):
     api.send(
         [
-            {"type": "group", "userId": "u-1", "groupId": "t-1", "groupType": "team",
-             "messageId": "g-1"},
+            {
+                "type": "group",
+                "userId": "u-1",
+                "groupId": "t-1",
+                "groupType": "team",
+                "messageId": "g-1",
+            },
             _track("g-2", context={"groupId": "acme", "groups": {"team": "t-2"}}),
         ]
     )

@@ -25,7 +25,12 @@ def _post(api, body: bytes, path: str = "/v1/batch", **headers):
 
 
 def _track(message_id: str, padding: int = 0) -> dict:
-    message = {"type": "track", "userId": "u-1", "event": "Sized", "messageId": message_id}
+    message = {
+        "type": "track",
+        "userId": "u-1",
+        "event": "Sized",
+        "messageId": message_id,
+    }
     if padding:
         message["properties"] = {"pad": "x" * padding}
     return message
@@ -36,7 +41,9 @@ def test_oversize_message_rejected_alone(api):
     assert answer["accepted"] == 1
     [rejected] = answer["rejected"]
     assert rejected["messageId"] == "big-1"
-    assert f"over the limit of {MESSAGE_LIMIT} bytes" in rejected["errors"]["_message"][0]
+    assert (
+        f"over the limit of {MESSAGE_LIMIT} bytes" in rejected["errors"]["_message"][0]
+    )
 
 
 def test_message_at_limit_accepted(api):
@@ -103,7 +110,9 @@ def test_inflated_body_over_limit_413(api):
 def _worker_peak_rss_kib(server_pid: int) -> dict[int, int]:
     """Return the peak resident size (VmHWM) of each gunicorn worker."""
     peaks = {}
-    for child in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split():
+    for child in (
+        Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    ):
         status = Path(f"/proc/{child}/status").read_text()
         for line in status.splitlines():
             if line.startswith("VmHWM:"):

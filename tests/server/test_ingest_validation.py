@@ -86,7 +86,9 @@ def test_missing_required_field_named(api, message, field):
     assert "required" in " ".join(rejected["errors"][field])
 
 
-@pytest.mark.parametrize("value", [[1], "text", 3, None], ids=["array", "str", "int", "null"])
+@pytest.mark.parametrize(
+    "value", [[1], "text", 3, None], ids=["array", "str", "int", "null"]
+)
 def test_non_object_message_rejected(api, value):
     answer = api.send([GOOD, value])
     assert answer["accepted"] == 1
@@ -131,8 +133,10 @@ def test_surrogate_pair_accepted(api):
 
 
 def test_invalid_utf8_rejected_alone(api):
-    bad = b'{"type": "track", "userId": "u-1", "event": "x", "messageId": "utf-1",' \
-          b' "properties": {"name": "caf\xe9"}}'
+    bad = (
+        b'{"type": "track", "userId": "u-1", "event": "x", "messageId": "utf-1",'
+        b' "properties": {"name": "caf\xe9"}}'
+    )
     body = b'{"batch": [' + json.dumps(GOOD).encode() + b"," + bad + b"]}"
     response = _raw_post(api, body)
     assert response.status_code == 200, response.text
@@ -161,7 +165,9 @@ def test_deep_nesting_rejected_alone(api):
         nested = {"child": nested}
     answer = api.send([GOOD, _track(messageId="deep-1", properties=nested)])
     assert answer["accepted"] == 1
-    assert "nested more than 32 levels" in answer["rejected"][0]["errors"]["_message"][0]
+    assert (
+        "nested more than 32 levels" in answer["rejected"][0]["errors"]["_message"][0]
+    )
 
 
 def test_nesting_at_limit_accepted(api):

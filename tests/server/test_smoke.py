@@ -11,8 +11,18 @@ def test_health_and_ready(api):
 def test_batch_round_trip(api):
     answer = api.send(
         [
-            {"type": "track", "userId": "u-1", "event": "Signed Up", "messageId": "m-1"},
-            {"type": "track", "userId": "u-1", "event": "Signed Up", "messageId": "m-1"},
+            {
+                "type": "track",
+                "userId": "u-1",
+                "event": "Signed Up",
+                "messageId": "m-1",
+            },
+            {
+                "type": "track",
+                "userId": "u-1",
+                "event": "Signed Up",
+                "messageId": "m-1",
+            },
         ]
     )
     assert answer["accepted"] == 1

@@ -56,9 +56,7 @@ def batch():
 
 def _single(kind: str):
     def view():
-        body = read_json_body(
-            max_bytes=current_app.config["PUG"]["MAX_MESSAGE_BYTES"]
-        )
+        body = read_json_body(max_bytes=current_app.config["PUG"]["MAX_MESSAGE_BYTES"])
         if not isinstance(body, dict):
             raise BadRequestError(
                 f"body must be a JSON object holding one {kind} message",
@@ -82,9 +80,7 @@ for _kind in MESSAGE_TYPES:
     bp.add_url_rule(f"/{_kind}", view_func=_single(_kind), methods=["POST"])
 
 
-def _ingest(
-    body: dict[str, Any], messages: list[Any], *, batch_context: dict | None
-):
+def _ingest(body: dict[str, Any], messages: list[Any], *, batch_context: dict | None):
     project = project_for_write_key(body.get("writeKey"))
     # The error handlers log the project id of a failed batch.
     g.project = project
@@ -185,8 +181,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
         )
     if not inflater.eof:
         raise BadRequestError(
-            "body is truncated gzip: the gzip stream ends early; send the "
-            "whole body",
+            "body is truncated gzip: the gzip stream ends early; send the whole body",
             code="invalid_gzip",
         )
     return inflated

@@ -61,7 +61,9 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+        return any(
+            _contains_nul(key) or _contains_nul(item) for key, item in value.items()
+        )
     if isinstance(value, list):
         return any(_contains_nul(item) for item in value)
     return False

@@ -22,9 +22,7 @@ MAX_NAME_LENGTH = 200
 EXAMPLE_TIME = "2024-05-01T12:00:00Z"
 #: The rule for a group type, in groupType and in context.groups.
 GROUP_TYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-GROUP_TYPE_RULE = (
-    "must be 1 to 100 letters, digits, '_', '.' or '-', for example team"
-)
+GROUP_TYPE_RULE = "must be 1 to 100 letters, digits, '_', '.' or '-', for example team"
 #: The traits key whose object holds traits that are set only once.
 SET_ONCE_KEY = "$set_once"
 
@@ -53,9 +51,7 @@ class Timestamp(fields.Field):
     """An ISO 8601 date-time; one without an offset is taken as UTC."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        message = (
-            f"must be an ISO 8601 date-time string, for example {EXAMPLE_TIME}"
-        )
+        message = f"must be an ISO 8601 date-time string, for example {EXAMPLE_TIME}"
         if not isinstance(value, str) or len(value) > 40:
             raise ValidationError(message)
         text = value.strip()
@@ -151,8 +147,10 @@ class MessageSchema(Schema):
     @validates_schema
     def check_set_once(self, data: dict[str, Any], **kwargs) -> None:
         traits = data.get("traits")
-        if traits and SET_ONCE_KEY in traits and not isinstance(
-            traits[SET_ONCE_KEY], dict
+        if (
+            traits
+            and SET_ONCE_KEY in traits
+            and not isinstance(traits[SET_ONCE_KEY], dict)
         ):
             raise ValidationError(
                 {
