@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from pug_server.auth import require_read_key
-from pug_server.db import database
+from pug_server.db import database, is_postgres
 from pug_server.errors import (
     BadRequestError,
     ConflictError,
@@ -32,18 +33,54 @@ from pug_server.services.metrics import (
     check_segment,
     options_for,
 )
+from pug_server.services.metrics.tiles import (
+    OUT_OF_RANGE_MESSAGE,
+    ValueOutOfRangeError,
+)
 
 bp = Blueprint("metrics", __name__, url_prefix="/v1")
 logger = logging.getLogger(__name__)
 
 
+# Deeper than any valid definition (a ratio of filtered measures nests about
+# six levels), and far below Python's recursion limit.
+MAX_BODY_DEPTH = 32
+
+
+@bp.errorhandler(ValueOutOfRangeError)
+@bp.errorhandler(peewee.DataError)
+def _out_of_range(error: Exception):
+    # PostgreSQL raises "value out of range: overflow" for a float8 sum past
+    # 1e308, and SQLite's float sum reaches infinity: both get this 422.
+    logger.info("tile value out of range project_id=%s error=%s", g.project.id, error)
+    error = UnprocessableError(OUT_OF_RANGE_MESSAGE, code="value_out_of_range")
+    return jsonify(error.to_dict()), error.status_code
+
+
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if not isinstance(body, dict):
         raise BadRequestError(
             "the body must be a JSON object; send Content-Type: application/json",
             code="invalid_json",
         )
+    if _depth(body) > MAX_BODY_DEPTH:
+        raise BadRequestError(
+            f"the body nests objects and arrays more than {MAX_BODY_DEPTH} levels "
+            "deep; a metric definition needs far fewer",
+            code="invalid_json",
+        )
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequestError(
+            "the body contains a lone UTF-16 surrogate (a \\ud800 to \\udfff "
+            "escape without its pair): send valid Unicode text",
+            code="invalid_json",
+        ) from None
     if _contains_nul(body):
         raise BadRequestError(
             "the body contains a NUL character (\\u0000), which cannot be stored: "
@@ -51,6 +88,14 @@ def _json_body() -> dict[str, Any]:
             code="invalid_json",
         )
     return body
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    """Return how deep *value* nests, stopping just past the limit."""
+    if level > MAX_BODY_DEPTH or not isinstance(value, (dict, list)):
+        return level
+    items = value.values() if isinstance(value, dict) else value
+    return max((_depth(item, level + 1) for item in items), default=level)
 
 
 def _contains_nul(value: Any) -> bool:
@@ -88,8 +133,13 @@ def _load(schema: Any, data: Any, *, what: str, query: bool = False) -> dict[str
         ) from exc
 
 
-def _metric_or_404(key: str) -> Metric:
-    metric = Metric.get_or_none((Metric.project == g.project.id) & (Metric.key == key))
+def _metric_or_404(key: str, *, lock: bool = False) -> Metric:
+    query = Metric.select().where(
+        (Metric.project == g.project.id) & (Metric.key == key)
+    )
+    if lock and is_postgres():
+        query = query.for_update()
+    metric = query.first()
     if metric is None:
         raise NotFoundError(
             f"metric {key!r} not found: create it with POST /v1/metrics",
@@ -175,15 +225,19 @@ def replace_metric(key: str) -> Response:
 @require_read_key
 def delete_metric(key: str) -> tuple[str, int]:
     """Delete a metric unless a dashboard uses it."""
-    metric = _metric_or_404(key)
-    for dashboard in Dashboard.select().where(Dashboard.project == g.project.id):
-        if key == dashboard.north_star or key in (dashboard.inputs or []):
-            raise ConflictError(
-                f"metric {key!r} is used by dashboard {dashboard.key!r}: remove it "
-                f"from the dashboard first with PUT /v1/dashboards/{dashboard.key}",
-                code="metric_in_use",
-            )
-    metric.delete_instance()
+    # The metric's row lock (PostgreSQL) or the write lock (SQLite) orders
+    # this against a dashboard write that checks the same metric.
+    with database.atomic():
+        metric = _metric_or_404(key, lock=True)
+        for dashboard in Dashboard.select().where(Dashboard.project == g.project.id):
+            if key == dashboard.north_star or key in (dashboard.inputs or []):
+                raise ConflictError(
+                    f"metric {key!r} is used by dashboard {dashboard.key!r}: remove "
+                    f"it from the dashboard first with PUT /v1/dashboards/"
+                    f"{dashboard.key}",
+                    code="metric_in_use",
+                )
+        metric.delete_instance()
     return "", 204
 
 
@@ -240,12 +294,14 @@ def _dashboard_definition(dashboard: Dashboard) -> dict[str, Any]:
 def _check_dashboard_metrics(definition: dict[str, Any]) -> None:
     """Raise 422 naming the field unless every metric of *definition* exists."""
     keys = [definition["north_star"], *definition["inputs"]]
-    found = {
-        row.key
-        for row in Metric.select(Metric.key).where(
-            (Metric.project == g.project.id) & Metric.key.in_(keys)
-        )
-    }
+    query = Metric.select(Metric.key).where(
+        (Metric.project == g.project.id) & Metric.key.in_(keys)
+    )
+    if is_postgres():
+        # Held until the caller's transaction ends, so a concurrent delete of
+        # one of these metrics waits and then sees this dashboard.
+        query = query.order_by(Metric.id).for_update()
+    found = {row.key for row in query}
     missing = [key for key in keys if key not in found]
     if missing:
         field = "north_star" if definition["north_star"] in missing else "inputs"
@@ -261,9 +317,9 @@ def _check_dashboard_metrics(definition: dict[str, Any]) -> None:
 def create_dashboard() -> tuple[Response, int]:
     """Store a dashboard whose metrics all exist; 409 when its key is taken."""
     definition = _load(DashboardSchema(), _json_body(), what="dashboard")
-    _check_dashboard_metrics(definition)
     try:
         with database.atomic():
+            _check_dashboard_metrics(definition)
             Dashboard.create(project=g.project.id, **definition)
     except peewee.IntegrityError:
         raise ConflictError(
@@ -332,11 +388,12 @@ def replace_dashboard(key: str) -> Response:
             f"{key!r}; keys cannot be renamed, create a new dashboard instead",
             details={"key": ["must match the URL"]},
         )
-    _check_dashboard_metrics(definition)
-    dashboard.name = definition["name"]
-    dashboard.north_star = definition["north_star"]
-    dashboard.inputs = definition["inputs"]
-    dashboard.save()
+    with database.atomic():
+        _check_dashboard_metrics(definition)
+        dashboard.name = definition["name"]
+        dashboard.north_star = definition["north_star"]
+        dashboard.inputs = definition["inputs"]
+        dashboard.save()
     logger.info("dashboard replaced project_id=%s key=%s", g.project.id, key)
     return jsonify(definition)
 

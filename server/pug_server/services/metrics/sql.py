@@ -205,9 +205,11 @@ class JsonValue:
                 inner.params * 2,
             )
         args, params = self._sqlite_args()
+        # REAL as on PostgreSQL: SUM over SQLite integers raises "integer
+        # overflow" past 2**63, where a float sum only loses precision.
         return Fragment(
             f"(CASE WHEN json_type({args}) IN ('integer', 'real') "
-            f"THEN json_extract({args}) END)",
+            f"THEN CAST(json_extract({args}) AS REAL) END)",
             params * 2,
         )
 

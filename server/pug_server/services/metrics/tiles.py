@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,7 +182,34 @@ def build_tile(
     }
     if options.segment_by:
         tile["segments"] = _segments(measure, context, window, rate)
-    return tile
+    return _finite(tile)
+
+
+OUT_OF_RANGE_MESSAGE = (
+    "the measure's value is out of the range of a double (a sum or average "
+    "of values near 1e308): filter out the outliers with where"
+)
+
+
+class ValueOutOfRangeError(ValueError):
+    """A tile value overflowed to infinity or NaN, which JSON cannot carry."""
+
+
+def _finite(value: Any) -> Any:
+    """Return *value*, checking that every float in it is finite.
+
+    :raises ValueOutOfRangeError: for NaN or an infinity, which a float sum
+        of huge values reaches on SQLite (PostgreSQL raises instead).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueOutOfRangeError(OUT_OF_RANGE_MESSAGE)
+    if isinstance(value, dict):
+        for item in value.values():
+            _finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _finite(item)
+    return value
 
 
 def _segments(
