@@ -101,13 +101,28 @@ def _find_project(model, ident: str):
     return matches[0] if len(matches) == 1 else None
 
 
+class KeyOutputError(Exception):
+    """New keys could not be written to standard output."""
+
+
 def _print_keys(project, read_key: str) -> None:
-    """Write the keys to standard output; raises OSError if they cannot be."""
-    sys.stdout.write(
-        f"project_id={project.id}\nname={project.name}\n"
-        f"write_key={project.write_key}\nread_key={read_key}\n"
-    )
-    sys.stdout.flush()
+    """Write the keys to standard output.
+
+    :raises KeyOutputError: when they cannot be written (a closed pipe, a
+        full disk). Callers print inside the transaction that changes the
+        keys, so the change rolls back.
+    """
+    try:
+        sys.stdout.write(
+            f"project_id={project.id}\nname={project.name}\n"
+            f"write_key={project.write_key}\nread_key={read_key}\n"
+        )
+        sys.stdout.flush()
+    except OSError as exc:
+        raise KeyOutputError(
+            f"could not write the keys to standard output ({exc.strerror or exc}); "
+            "nothing was changed"
+        ) from exc
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -362,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -161,3 +162,32 @@ def test_serve_log_line_hides_postgres_user(tmp_path, database_url_factory):
     host_and_db = url.split("@", 1)[1]
     assert f"database=postgresql url=postgresql://{host_and_db}" in log
     assert "postgres@" not in log
+
+
+def test_create_project_rejects_taken_name(tmp_path):
+    assert _run(["create-project", "shop"], tmp_path).returncode == 0
+    again = _run(["create-project", "shop"], tmp_path)
+    assert again.returncode == 1
+    assert "a project named 'shop' exists" in again.stderr
+
+
+def test_rotate_keys_unwritable_output_changes_nothing(tmp_path):
+    before = _keys(_run(["create-project", "shop"], tmp_path).stdout)
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PUG_")
+    }
+    with open("/dev/full", "w") as full:
+        failed = subprocess.run(
+            [sys.executable, "-m", "pug_server", "rotate-keys", "shop"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert failed.returncode == 1
+    assert "nothing was changed" in failed.stderr
+    with sqlite3.connect(tmp_path / "pug.db") as connection:
+        stored = connection.execute("SELECT write_key FROM project").fetchall()
+    assert stored == [(before["write_key"],)]
