@@ -16,8 +16,13 @@ Run it against a server you started, with a fresh project::
     python examples/north_star.py --host http://127.0.0.1:8000 \\
         --write-key pw_... --read-key pr_...
 
-The same ``--seed`` and end date always produce the same messages with the
-same message ids, so a second run stores nothing new. A project that holds
+The simulation runs one week past the reported ones, with activity as
+usual, so invites sent late in the last reported week can still be
+accepted and that week's sign-ups get their whole 7-day activation window.
+The dashboard shows the last reported week, the last one whose cohorts
+have closed. The same ``--seed``, ``--weeks`` and end date always produce
+the same messages with the same message ids, so a second run stores
+nothing new. A project that holds
 other data fails the checks, because the API counts that data too. The
 expected values follow the metric semantics in docs/metrics.md: weeks are
 half-open UTC intervals starting Monday, and a merged person counts once.
@@ -43,6 +48,9 @@ import pug
 DAY = dt.timedelta(days=1)
 WEEK = dt.timedelta(days=7)
 ACTIVATION_WINDOW = dt.timedelta(days=7)
+#: Weeks simulated after the last reported one. A week covers the 7-day
+#: activation window and the up to 4 days an invite waits to be accepted.
+CLOSING_WEEKS = 1
 PLANS = ("free", "pro", "enterprise")
 PLAN_WEIGHTS = (0.6, 0.3, 0.1)
 #: Invites a team sends in its first three weeks, by plan: (min, max).
@@ -142,8 +150,9 @@ class Simulation:
     """The product's history: the calls to send and what they add up to.
 
     :param start: the Monday (UTC midnight) the first simulated week starts.
-    :param weeks: number of whole weeks simulated; no message is dated on
-        or after ``start + weeks`` weeks.
+    :param weeks: number of reported weeks. The simulation runs
+        ``CLOSING_WEEKS`` more, so no message is dated on or after
+        ``start + weeks + CLOSING_WEEKS`` weeks.
     """
 
     def __init__(self, seed: int, teams: int, weeks: int, start: dt.datetime) -> None:
@@ -153,7 +162,8 @@ class Simulation:
         )
         self.start = start
         self.weeks = weeks
-        self.end = start + weeks * WEEK
+        self.simulated_weeks = weeks + CLOSING_WEEKS
+        self.end = start + self.simulated_weeks * WEEK
         self.calls: list[Call] = []
         self.teams: list[Team] = []
         self.people: list[Person] = []
@@ -172,7 +182,11 @@ class Simulation:
         return sum(person.signed_up < self.end for person in self.people)
 
     def week_starts(self) -> list[dt.datetime]:
-        return [self.start + index * WEEK for index in range(self.weeks)]
+        """Return the start of every simulated week, closing weeks included."""
+        return [self.start + index * WEEK for index in range(self.simulated_weeks)]
+
+    def reported_week_starts(self) -> list[dt.datetime]:
+        return self.week_starts()[: self.weeks]
 
     def _simulate_team(self, number: int) -> None:
         rng = self.random
@@ -180,8 +194,8 @@ class Simulation:
         signed_up = self.start + signup_week * WEEK + rng.uniform(0, 7) * DAY
         churned = None
         if rng.random() < 0.3:
-            churn_week = signup_week + rng.randint(2, self.weeks)
-            if churn_week < self.weeks:
+            churn_week = signup_week + rng.randint(2, self.simulated_weeks)
+            if churn_week < self.simulated_weeks:
                 churned = self.start + churn_week * WEEK
         plan = rng.choices(PLANS, PLAN_WEIGHTS)[0]
         name = f"{rng.choice(TEAM_NAME_WORDS[0])} {rng.choice(TEAM_NAME_WORDS[1])}"
@@ -346,13 +360,17 @@ class Simulation:
 
     def active_teams(self) -> list[set[str]]:
         """Return, per week, the teams with a "Document Edited" event."""
-        weeks: list[set[str]] = [set() for _ in range(self.weeks)]
+        weeks: list[set[str]] = [set() for _ in range(self.simulated_weeks)]
         for moment, _, team in self.events["Document Edited"]:
             weeks[self._week_index(moment)].add(team)
         return weeks
 
     def expected(self) -> dict[str, list[float | None]]:
-        """Return each metric's value per simulated week, None where undefined."""
+        """Return each metric's value per simulated week, None where undefined.
+
+        Values for the closing weeks are listed too, but their cohorts may
+        still be open, so only the reported weeks are compared with the API.
+        """
         active = self.active_teams()
         return {
             "weekly_active_teams": [len(teams) for teams in active],
@@ -370,7 +388,7 @@ class Simulation:
         return dict(counts)
 
     def _unique_persons(self, event: str) -> list[set[str]]:
-        weeks: list[set[str]] = [set() for _ in range(self.weeks)]
+        weeks: list[set[str]] = [set() for _ in range(self.simulated_weeks)]
         for moment, person, _ in self.events[event]:
             weeks[self._week_index(moment)].add(person)
         return weeks
@@ -388,7 +406,7 @@ class Simulation:
         created: dict[str, list[dt.datetime]] = defaultdict(list)
         for moment, person, _ in self.events["Document Created"]:
             created[person].append(moment)
-        cohorts: list[list[bool]] = [[] for _ in range(self.weeks)]
+        cohorts: list[list[bool]] = [[] for _ in range(self.simulated_weeks)]
         for moment, person, _ in self.events["Signed Up"]:
             activated = any(
                 moment <= action < moment + ACTIVATION_WINDOW
@@ -508,12 +526,12 @@ def compare(
 ) -> tuple[int, list[str]]:
     """Compare the API's numbers with the simulation's; return (checked, differences)."""
     expected = simulation.expected()
-    weeks = [start.date() for start in simulation.week_starts()]
+    weeks = [start.date() for start in simulation.reported_week_starts()]
     checked = 0
     differences = []
     for key, tile in tiles.items():
         actual = tile_values(tile)
-        for week, value in zip(weeks, expected[key], strict=True):
+        for week, value in zip(weeks, expected[key][: simulation.weeks], strict=True):
             if week not in actual:
                 continue
             checked += 1
@@ -602,8 +620,7 @@ def print_dashboard(dashboard: dict[str, Any], weeks: int) -> None:
             # The API marks a cohort whose conversion window is still open.
             print(
                 f"{tile['metric']}: the current cohort's window is still open, so "
-                "the value can\nstill rise; this simulation sends nothing after "
-                "its last week."
+                "the value can\nstill rise."
             )
 
 
@@ -641,13 +658,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--weeks",
         type=int,
         default=14,
-        help="weeks to simulate, at least 3 (default 14)",
+        help="weeks to report on the dashboard, at least 3 (default 14). "
+        f"The simulation runs {CLOSING_WEEKS} more, so the last reported week's "
+        "invites can be accepted and its activation windows close",
     )
     parser.add_argument(
         "--end",
         type=dt.date.fromisoformat,
-        help="a date in the week after the last simulated one "
-        "(default today, so the last week is the last complete one)",
+        help="a date in the week after the last simulated one (default today, "
+        "so the last simulated week is the last complete one and the "
+        "dashboard reports the week before it)",
     )
     args = parser.parse_args(argv)
     if args.weeks < 3:
@@ -660,12 +680,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     end = last_complete_week_end(args.end or dt.datetime.now(dt.timezone.utc).date())
-    start = end - args.weeks * WEEK
+    start = end - (args.weeks + CLOSING_WEEKS) * WEEK
     simulation = Simulation(args.seed, args.teams, args.weeks, start)
+    last_week = start + (args.weeks - 1) * WEEK
     print(
         f"simulating {len(simulation.teams)} teams, {simulation.signed_up_count()} persons, "
-        f"{len(simulation.calls)} messages over {args.weeks} weeks "
-        f"({start:%Y-%m-%d} to {end - DAY:%Y-%m-%d}), seed {args.seed}"
+        f"{len(simulation.calls)} messages over {simulation.simulated_weeks} weeks "
+        f"({start:%Y-%m-%d} to {end - DAY:%Y-%m-%d}), seed {args.seed}; "
+        f"reporting {args.weeks} weeks to the week of {last_week:%Y-%m-%d}"
     )
     stats = send(simulation, args.write_key, args.host)
     print(
@@ -677,9 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     for metric in METRICS:
         api.define(metric)
     api.create_dashboard(DASHBOARD)
-    last_week = (end - WEEK).date().isoformat()
     params = {
-        "at": last_week,
+        "at": last_week.date().isoformat(),
         "periods": args.weeks,
         "timezone": "UTC",
         "week_start": "monday",

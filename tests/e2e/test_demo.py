@@ -11,9 +11,11 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "north_star.py"
 DEMO_TIMEOUT_SECONDS = 240
 # A fixed end keeps the simulated dates, and so the printed numbers, the
-# same on every run: the last simulated week starts Monday 2025-03-03.
+# same on every run: the last simulated week starts Monday 2025-03-03 and
+# the dashboard reports the week before it, which starts 2025-02-24.
 END_DATE = "2025-03-12"
-LAST_WEEK = dt.datetime(2025, 3, 3, tzinfo=dt.timezone.utc)
+LAST_WEEK = dt.datetime(2025, 2, 24, tzinfo=dt.timezone.utc)
+CLOSING_WEEK = dt.datetime(2025, 3, 3, tzinfo=dt.timezone.utc)
 
 
 def run_demo(api, *arguments: str) -> subprocess.CompletedProcess:
@@ -44,12 +46,14 @@ def printed_row(stdout: str, name: str) -> list[str]:
     raise AssertionError(f"no row {name!r} in the output:\n{stdout}")
 
 
-def active_teams_from_events(api, start: dt.datetime) -> int:
-    """Count teams with a "Document Edited" event in the week from *start*."""
+def active_teams_from_events(
+    api, start: dt.datetime, event: str = "Document Edited"
+) -> int:
+    """Count teams with an *event* event in the week from *start*."""
     teams = set()
     cursor = None
     for _ in range(100):
-        params = {"event": "Document Edited", "limit": 1000}
+        params = {"event": event, "limit": 1000}
         if cursor:
             params["cursor"] = cursor
         page = api.get("/v1/events", **params).json()
@@ -81,6 +85,14 @@ def test_demo_small_run_matches(api):
     )
     for name in ("invite_conversion", "activation_rate", "team_churn"):
         printed_row(result.stdout, name)
+
+    # The week after the reported one is simulated too: teams keep editing
+    # and invites are still accepted, so the reported week's activation
+    # cohort has closed and the API marks no window as open.
+    assert f"week of {LAST_WEEK:%Y-%m-%d}" in result.stdout
+    assert active_teams_from_events(api, CLOSING_WEEK) > 0
+    assert active_teams_from_events(api, CLOSING_WEEK, "Invite Accepted") > 0
+    assert "window is still open" not in result.stdout
 
     # The plan segments add up to the North Star's current value.
     segment_rows = [
