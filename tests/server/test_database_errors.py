@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -30,18 +31,25 @@ def locked_sqlite(tmp_path):
     server.stop()
 
 
-def test_locked_sqlite_503_then_retry(locked_sqlite):
-    api, path = locked_sqlite
+@contextlib.contextmanager
+def write_lock_held(path):
+    """Hold SQLite's write lock on *path* from another connection."""
     holder = sqlite3.connect(path, isolation_level=None, timeout=5)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        response = api.batch(BATCH)
-        assert response.status_code == 503
-        assert response.headers["Retry-After"] == "2"
-        assert response.json()["error"]["code"] == "unavailable"
+        yield
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_locked_sqlite_503_then_retry(locked_sqlite):
+    api, path = locked_sqlite
+    with write_lock_held(path):
+        response = api.batch(BATCH)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.json()["error"]["code"] == "unavailable"
     assert api.get("/v1/events").json()["events"] == []
     retried = api.send(BATCH)
     assert retried["accepted"] == 2
@@ -50,15 +58,26 @@ def test_locked_sqlite_503_then_retry(locked_sqlite):
 
 def test_locked_sqlite_stores_no_rejects(locked_sqlite):
     api, path = locked_sqlite
-    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
-    try:
-        holder.execute("BEGIN EXCLUSIVE")
-        bad = [{"type": "track", "messageId": "bad-1"}]
-        assert api.batch(BATCH + bad).status_code == 503
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    bad = [{"type": "track", "messageId": "bad-1"}]
+    with write_lock_held(path):
+        response = api.batch(BATCH + bad)
+    assert response.status_code == 503
     assert api.get("/v1/rejected").json()["rejected"] == []
+
+
+def test_locked_sqlite_logs_one_line(locked_sqlite):
+    api, path = locked_sqlite
+    with write_lock_held(path):
+        assert api.batch(BATCH).status_code == 503
+
+    log = api.server.log_text()
+    lines = [line for line in log.splitlines() if "database unavailable" in line]
+    assert len(lines) == 1
+    assert "WARNING" in lines[0]
+    assert "database is locked" in lines[0]
+    assert "path=/v1/batch" in lines[0]
+    assert f"project_id={api.project.id}" in lines[0]
+    assert "Traceback" not in log
 
 
 @pytest.fixture

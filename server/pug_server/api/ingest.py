@@ -187,8 +187,8 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     return inflated
 
 
-# Python refuses to read integers of more than 4,300 digits and would fail
-# the whole body; such a number is read as infinity instead, so only its
+# Python does not parse integers of more than 4,300 digits, which would fail
+# the whole body. Such a number is read as infinity instead, so only its
 # message is rejected, as for any number too large for a double.
 _MAX_INTEGER_DIGITS = 4000
 

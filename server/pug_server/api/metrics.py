@@ -99,7 +99,7 @@ def _depth(value: Any, level: int = 1) -> int:
 
 
 def _contains_nul(value: Any) -> bool:
-    """Tell whether a parsed JSON value holds a NUL in any key or string.
+    """Tell whether a parsed JSON value contains a NUL in any key or string.
 
     PostgreSQL text and JSONB columns cannot store NUL.
     """
@@ -299,7 +299,7 @@ def _check_dashboard_metrics(definition: dict[str, Any]) -> None:
     )
     if is_postgres():
         # Held until the caller's transaction ends, so a concurrent delete of
-        # one of these metrics waits and then sees this dashboard.
+        # one of these metrics waits and then finds this dashboard.
         query = query.order_by(Metric.id).for_update()
     found = {row.key for row in query}
     missing = [key for key in keys if key not in found]

@@ -54,7 +54,7 @@ def is_placeholder_id(value: str | None) -> bool:
 
 @dataclass(eq=False)
 class PlanPerson:
-    """A person as the batch plan sees it; ``id`` is ``None`` until created."""
+    """A person in the batch plan, with ``id`` ``None`` until it is created."""
 
     id: int | None
     identified: bool
@@ -70,11 +70,11 @@ class PlanPerson:
         return person
 
     def target(self) -> PlanPerson:
-        """Return the stored or to-be-created person this one stands for now.
+        """Return the stored or to-be-created person this one is written as now.
 
-        A new person folded into another is never created, so it stands for
-        the one it was folded into; a stored person stands for itself until
-        its merge runs.
+        A new person folded into another is never created, so it is written
+        as the one it was folded into. A stored person is itself until its
+        merge runs.
         """
         person = self
         while person.id is None and person.merged_into is not None:
@@ -121,7 +121,7 @@ class StoredId:
 class Plan:
     """The persons, new ids, merges and refusals a batch leads to, in memory.
 
-    Messages are applied in batch order against the stored ids; the plan is
+    Messages are applied in batch order against the stored ids. The plan is
     then written with a fixed number of bulk statements plus a few per
     merge.
     """

@@ -2,9 +2,9 @@
 
 Every ``userId`` and ``anonymousId`` belongs to exactly one person through
 :class:`~pug_server.models.PersonDistinctId`. Events keep their raw ids, so
-a merge moves ids, traits and group memberships and never touches events;
-its cost does not depend on how many events either person has. The rules
-are written out with examples in ``docs/identity.md``.
+a merge moves ids, traits and group memberships and never touches events.
+Its cost therefore does not depend on how many events either person has.
+The rules are written out with examples in ``docs/identity.md``.
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ def apply_messages(
 ) -> list[dict[str, Any]]:
     """Resolve the ids of newly stored messages to persons, inside the caller's transaction.
 
-    Unknown ids get persons; messages with two ids link them; identify and
-    alias merge persons unless both are identified, which is recorded as a
-    refused merge; identify traits and group calls are stored. A batch of
+    Unknown ids get persons, and messages with two ids link them. Identify
+    and alias merge persons unless both are identified, in which case the
+    merge is recorded as refused. Identify traits and group calls are
+    stored. A batch of
     plain track messages costs a fixed number of statements: one read of
     all its ids and bulk inserts for the new ones (plus one advisory lock
     statement on PostgreSQL).

@@ -13,12 +13,10 @@ from typing import Any
 
 from pug_server.services.metrics.funnels import duration_seconds, unit_column
 from pug_server.services.metrics.measures import (
-    NONE,
-    OTHER,
     Context,
+    fold_segments,
     measure_group_type,
     ranges_table,
-    rank_segments,
     ratio_of,
     segment_label,
 )
@@ -188,19 +186,7 @@ def cohort_segments(
         counts = table.setdefault(name, {}).setdefault(index, [0, 0])
         counts[0] += cohort
         counts[1] += kept
-    sizes = {
-        name: {index: counts[0] for index, counts in per_range.items()}
-        for name, per_range in table.items()
-    }
-    kept_names = rank_segments(sizes, context.segment_limit)
-    merged: dict[str, dict[int, list[int]]] = {}
-    for name, per_range in table.items():
-        target = name if name in kept_names or name == NONE else OTHER
-        for index, counts in per_range.items():
-            into = merged.setdefault(target, {}).setdefault(index, [0, 0])
-            into[0] += counts[0]
-            into[1] += counts[1]
-    order = [name for name in [*kept_names, NONE, OTHER] if name in merged]
+    order, merged = fold_segments(table, context.segment_limit, 2)
     return {
         name: {
             index: _shape(measure["type"], *merged[name].get(index, [0, 0]))

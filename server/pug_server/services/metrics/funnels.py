@@ -16,12 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pug_server.services.metrics.measures import (
-    NONE,
-    OTHER,
     Context,
+    fold_segments,
     measure_group_type,
     ranges_table,
-    rank_segments,
     ratio_of,
     segment_label,
 )
@@ -155,19 +153,7 @@ def funnel_segments(
         name = segment_label(segment)
         counts = table.setdefault(name, {}).setdefault(index, [0] * steps)
         counts[step] += units
-    entered = {
-        name: {index: counts[0] for index, counts in per_range.items()}
-        for name, per_range in table.items()
-    }
-    kept = rank_segments(entered, context.segment_limit)
-    merged: dict[str, dict[int, list[int]]] = {}
-    for name, per_range in table.items():
-        target = name if name in kept or name == NONE else OTHER
-        for index, counts in per_range.items():
-            into = merged.setdefault(target, {}).setdefault(index, [0] * steps)
-            for step, count in enumerate(counts):
-                into[step] += count
-    order = [name for name in [*kept, NONE, OTHER] if name in merged]
+    order, merged = fold_segments(table, context.segment_limit, steps)
     return {
         name: {
             index: _shape(measure, merged[name].get(index, [0] * steps))

@@ -234,6 +234,31 @@ def rank_segments(table: dict[str, dict[int, Any]], limit: int) -> list[str]:
     return names[:limit]
 
 
+def fold_segments(
+    table: dict[str, dict[int, list[int]]], limit: int, width: int
+) -> tuple[list[str], dict[str, dict[int, list[int]]]]:
+    """Keep the *limit* largest segments and add the rest into ``(other)``.
+
+    :param table: per segment and range, a list of *width* counts; the first
+        count (the cohort, or the units entering a funnel) ranks segments.
+    :returns: the row names in display order, and the folded table.
+    """
+    sizes = {
+        name: {index: counts[0] for index, counts in per_range.items()}
+        for name, per_range in table.items()
+    }
+    kept = rank_segments(sizes, limit)
+    folded: dict[str, dict[int, list[int]]] = {}
+    for name, per_range in table.items():
+        target = name if name in kept or name == NONE else OTHER
+        for index, counts in per_range.items():
+            into = folded.setdefault(target, {}).setdefault(index, [0] * width)
+            for position, count in enumerate(counts):
+                into[position] += count
+    order = [name for name in [*kept, NONE, OTHER] if name in folded]
+    return order, folded
+
+
 def ratio_of(numerator: Any, denominator: Any) -> float | None:
     """Return numerator / denominator, or ``None`` for an empty denominator."""
     if not denominator:
