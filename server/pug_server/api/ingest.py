@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import zlib
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
+from pug_server import jsontext
 from pug_server.auth import project_for_write_key
 from pug_server.errors import BadRequestError, PayloadTooLargeError
 from pug_server.schemas.messages import MESSAGE_TYPES, Timestamp
-from pug_server.services.ingest import ingest_batch, json_type, parse_constant
+from pug_server.services.ingest import ingest_batch, json_type
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def read_json_body(*, max_bytes: int | None = None) -> Any:
         raise _too_large(len(raw), limit)
     text = raw.decode("utf-8", errors="surrogateescape")
     try:
-        return json.loads(text, parse_constant=parse_constant, parse_int=_parse_int)
+        return jsontext.loads(text)
     except RecursionError:
         raise BadRequestError(
             "body nests objects and arrays too deeply to parse; a message may "
@@ -185,18 +185,6 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
             code="invalid_gzip",
         )
     return inflated
-
-
-# Python does not parse integers of more than 4,300 digits, which would fail
-# the whole body. Such a number is read as infinity instead, so only its
-# message is rejected, as for any number too large for a double.
-_MAX_INTEGER_DIGITS = 4000
-
-
-def _parse_int(token: str) -> int | float:
-    if len(token) > _MAX_INTEGER_DIGITS:
-        return float("-inf") if token.startswith("-") else float("inf")
-    return int(token)
 
 
 def _too_large(size: int | None, limit: int) -> PayloadTooLargeError:

@@ -7,6 +7,7 @@ import json
 
 import peewee
 
+from pug_server import jsontext
 from pug_server.db import database
 
 
@@ -21,9 +22,7 @@ class JSONField(peewee.Field):
     field_type = "JSON"
 
     def db_value(self, value):
-        if value is None:
-            return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return jsontext.text(value)
 
     def python_value(self, value):
         if value is None or _decodes_json_itself(self.model._meta.database):

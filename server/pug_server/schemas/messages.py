@@ -27,7 +27,25 @@ GROUP_TYPE_RULE = "must be 1 to 100 letters, digits, '_', '.' or '-', for exampl
 SET_ONCE_KEY = "$set_once"
 
 
-class DistinctId(fields.Field):
+class _CheckedField(fields.Field):
+    """A field that runs its validators without building ``And`` per value.
+
+    Marshmallow's :meth:`~marshmallow.fields.Field._validate` combines the
+    validators into a new ``validate.And`` on every call, about 0.5
+    microseconds per field of every message in marshmallow 4.4. Each field
+    here has at most one validator, which raises its own error.
+    """
+
+    def _validate(self, value):
+        for validator in self.validators:
+            validator(value)
+
+
+class _String(_CheckedField, fields.String):
+    pass
+
+
+class DistinctId(_CheckedField):
     """A ``userId``, ``anonymousId``, ``groupId`` or ``previousId``.
 
     Strings are kept as sent; integers are accepted and stored as their
@@ -47,7 +65,7 @@ class DistinctId(fields.Field):
         return text
 
 
-class Timestamp(fields.Field):
+class Timestamp(_CheckedField):
     """An ISO 8601 date-time; one without an offset is taken as UTC."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -66,7 +84,7 @@ class Timestamp(fields.Field):
         return parsed.astimezone(dt.timezone.utc)
 
 
-class JSONObject(fields.Dict):
+class JSONObject(_CheckedField, fields.Dict):
     """A JSON object with string keys: ``properties``, ``traits``, ``context``.
 
     Loading each key through the key field cost one field load per key of
@@ -90,7 +108,7 @@ def _mapping(**kwargs) -> fields.Dict:
 
 
 def _name(**kwargs) -> fields.String:
-    return fields.String(
+    return _String(
         validate=validate.Length(
             min=1,
             max=MAX_NAME_LENGTH,
@@ -107,7 +125,7 @@ class MessageSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    type = fields.String(
+    type = _String(
         required=True,
         validate=validate.OneOf(
             MESSAGE_TYPES,
@@ -118,7 +136,7 @@ class MessageSchema(Schema):
             "invalid": "must be a string: one of " + ", ".join(MESSAGE_TYPES),
         },
     )
-    message_id = fields.String(
+    message_id = _String(
         data_key="messageId",
         validate=validate.Length(
             min=1, max=MAX_ID_LENGTH, error=f"must be 1 to {MAX_ID_LENGTH} characters"
@@ -137,7 +155,7 @@ class MessageSchema(Schema):
     context = _mapping(allow_none=True)
     integrations = _mapping(allow_none=True)
     group_id = DistinctId(data_key="groupId", allow_none=True)
-    group_type = fields.String(
+    group_type = _String(
         data_key="groupType",
         allow_none=True,
         validate=validate.Regexp(GROUP_TYPE_RE, error=GROUP_TYPE_RULE),
@@ -145,51 +163,47 @@ class MessageSchema(Schema):
     previous_id = DistinctId(data_key="previousId", allow_none=True)
 
     @validates_schema
-    def check_set_once(self, data: dict[str, Any], **kwargs) -> None:
+    def check_message(self, data: dict[str, Any], **kwargs) -> None:
+        """Check the rules that span fields: the ids and names each type needs.
+
+        The rules share one validator because marshmallow's overhead is per
+        schema validator, paid for every message.
+        """
+        errors: dict[str, list[str]] = {}
         traits = data.get("traits")
         if (
             traits
             and SET_ONCE_KEY in traits
             and not isinstance(traits[SET_ONCE_KEY], dict)
         ):
-            raise ValidationError(
-                {
-                    f"traits.{SET_ONCE_KEY}": [
-                        "must be a JSON object of traits to set once, for "
-                        'example {"source": "ads"}'
-                    ]
-                }
-            )
-
-    @validates_schema
-    def check_type(self, data: dict[str, Any], **kwargs) -> None:
-        kind = data.get("type")
-        if kind == "alias":
-            missing = [
-                key
-                for key, attr in (("previousId", "previous_id"), ("userId", "user_id"))
-                if data.get(attr) in (None, "")
+            errors[f"traits.{SET_ONCE_KEY}"] = [
+                "must be a JSON object of traits to set once, for "
+                'example {"source": "ads"}'
             ]
-            if missing:
-                raise ValidationError(
-                    {key: ["is required for an alias call"] for key in missing}
-                )
-            return
-        if data.get("user_id") in (None, "") and data.get("anonymous_id") in (None, ""):
-            raise ValidationError(
-                "is required: set userId or anonymousId (or both)", "userId"
-            )
-        if kind == "track" and not data.get("event"):
-            raise ValidationError(
-                "is required for a track call: the name of the action, "
-                "for example 'Document Edited'",
-                "event",
-            )
-        if kind == "group" and data.get("group_id") in (None, ""):
-            raise ValidationError(
-                "is required for a group call: the id of the group, for example t-1",
-                "groupId",
-            )
+        _check_type(data, errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+def _check_type(data: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    kind = data.get("type")
+    if kind == "alias":
+        for key, attr in (("previousId", "previous_id"), ("userId", "user_id")):
+            if data.get(attr) in (None, ""):
+                errors[key] = ["is required for an alias call"]
+        return
+    if data.get("user_id") in (None, "") and data.get("anonymous_id") in (None, ""):
+        errors["userId"] = ["is required: set userId or anonymousId (or both)"]
+        return
+    if kind == "track" and not data.get("event"):
+        errors["event"] = [
+            "is required for a track call: the name of the action, "
+            "for example 'Document Edited'"
+        ]
+    elif kind == "group" and data.get("group_id") in (None, ""):
+        errors["groupId"] = [
+            "is required for a group call: the id of the group, for example t-1"
+        ]
 
 
 message_schema = MessageSchema()

@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from typing import Any
 
+from pug_server import jsontext
 from pug_server.db import database
 
 #: Rows per multi-row statement. SQLite allows 32,766 bound parameters, and
 #: the rows written with it have at most 5 columns.
 CHUNK_ROWS = 500
 
-# The encoding of ``JSONField.db_value``, with the encoder built once.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def json_value(value: Any) -> str | None:
-    """Encode *value* as ``JSONField`` stores it; ``None`` stays NULL."""
-    return None if value is None else _encode_json(value)
+#: Encode a value as ``JSONField`` stores it; ``None`` stays NULL.
+json_value = jsontext.text
 
 
 def param() -> str:

@@ -22,8 +22,9 @@ from typing import IO, Any
 
 import peewee
 
+from pug_server import jsontext
 from pug_server.models import Project
-from pug_server.services.ingest import ingest_batch, parse_constant
+from pug_server.services.ingest import ingest_batch
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def _parse_line(number: int, line: bytes, summary: ImportSummary) -> Any:
         summary.problems.append(LineProblem(number, None, {"_line": [reason]}))
         return None
     try:
-        message = json.loads(text, parse_constant=parse_constant)
+        message = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         reason = f"line is not valid JSON at column {exc.colno}: {exc.msg}"
         summary.problems.append(LineProblem(number, None, {"_line": [reason]}))

@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from pug_server import jsontext
 from pug_server.db import database
 from pug_server.models import Event, Project, RejectedMessage
 from pug_server.models.base import JSONField
@@ -21,7 +22,6 @@ from pug_server.models.group import DEFAULT_GROUP_TYPE
 from pug_server.schemas.messages import GROUP_TYPE_RE, GROUP_TYPE_RULE, load_message
 from pug_server.services import identity
 from pug_server.services._identity_plan import is_placeholder_id
-from pug_server.services._sql import json_value
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +30,6 @@ logger = logging.getLogger(__name__)
 INSERT_CHUNK_ROWS = 500
 EARLIEST_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 MAX_GROUP_KEY_LENGTH = 200
-
-
-def parse_constant(token: str) -> float:
-    """``json.loads`` hook that reads NaN and Infinity as floats.
-
-    JSON does not allow them, but rejecting them while parsing would fail the
-    whole batch. The message that contains one is rejected on its own by the
-    size check, which encodes with ``allow_nan=False``.
-    """
-    return float(token)
 
 
 @dataclass
@@ -63,6 +53,12 @@ class _Valid:
     index: int
     message: dict[str, Any]
     row: dict[str, Any]
+
+
+#: The message keys whose JSON objects are stored in event columns of the
+#: same name. The size check encodes each on its own, and the insert stores
+#: that text, so no object is encoded twice.
+_OBJECT_KEYS = ("properties", "traits", "context", "integrations")
 
 
 def ingest_batch(
@@ -89,13 +85,14 @@ def ingest_batch(
         of the batch is stored then.
     """
     received_at = received_at or dt.datetime.now(dt.timezone.utc)
+    times = _BatchTimes(received_at, batch_sent_at, config["MAX_FUTURE_SECONDS"])
     result = BatchResult()
     valid: list[_Valid] = []
     rejected_rows: list[dict[str, Any]] = []
     for index, raw in enumerate(messages):
         try:
-            message = _validate(raw, index, config, batch_context)
-            row = _event_row(project, message, config, batch_sent_at, received_at)
+            message, texts = _validate(raw, config, batch_context)
+            row = _event_row(project, message, texts, times)
         except ValidationError as exc:
             _reject(
                 project, index, raw, exc.normalized_messages(), result, rejected_rows
@@ -126,14 +123,19 @@ def ingest_batch(
 
 
 def _validate(
-    raw: Any, index: int, config: dict[str, Any], batch_context: dict | None
-) -> dict[str, Any]:
+    raw: Any, config: dict[str, Any], batch_context: dict | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check and load one raw message.
+
+    :returns: the loaded message, and the JSON text of each of its
+        :data:`_OBJECT_KEYS` objects as stored (the merged context when
+        there is a batch context).
+    """
     if not isinstance(raw, dict):
         raise ValidationError(
             {"_message": [f"must be a JSON object, got {json_type(raw)}"]}
         )
-    encoded = _encode_checked(raw)
-    size = len(encoded)
+    size, brackets, texts = _encode_checked(raw)
     limit = config["MAX_MESSAGE_BYTES"]
     if size > limit:
         raise ValidationError(
@@ -148,7 +150,7 @@ def _validate(
     # Every object and array writes one "{" or "[", so a message with no
     # more of them than the limit cannot nest deeper and needs no walk.
     # Brackets inside strings only make this bound looser.
-    if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
+    if brackets > depth_limit:
         _check_depth(raw, depth_limit)
     if batch_context:
         own = raw.get("context")
@@ -157,37 +159,79 @@ def _validate(
             # key of the same name whole (context.library is not merged
             # with the batch's context.library).
             raw = {**raw, "context": {**batch_context, **(own or {})}}
-    return load_message(raw)
+            texts.pop("context", None)
+    return load_message(raw), texts
 
 
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-# Built once: ``json.dumps`` with options builds an encoder on every call.
-_encode_strict = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
+def _encode_checked(raw: dict[str, Any]) -> tuple[int, int, dict[str, str]]:
+    """Encode *raw* as compact JSON, in parts, and check what no backend stores.
 
+    The message size is the length in bytes of the whole message as compact
+    UTF-8 JSON. It is summed from the parts: each object under one of
+    :data:`_OBJECT_KEYS` is encoded on its own, and the other keys together.
 
-def _encode_checked(raw: Any) -> bytes:
-    """Return *raw* as compact UTF-8 JSON, whose length is the message size.
-
+    :returns: the size in bytes, the count of ``{`` and ``[`` (a bound on
+        the nesting depth), and the JSON text of each object part by key.
     :raises ValidationError: for a value no backend can store: NaN,
         Infinity, lone surrogates (invalid UTF-8 in the body) and NUL.
     """
-    try:
-        encoded = _encode_strict(raw).encode("utf-8")
-    except ValueError as exc:
-        if isinstance(exc, UnicodeEncodeError):
+    encoded: dict[str, bytes] = {}
+    rest = raw
+    for key in _OBJECT_KEYS:
+        value = raw.get(key)
+        if type(value) is dict:
+            if rest is raw:
+                rest = dict(raw)
+            del rest[key]
+            encoded[key] = _encode_part(value)
+    parts = list(encoded.values())
+    if rest or not encoded:
+        parts.append(_encode_part(rest))
+    size = brackets = 0
+    for data in parts:
+        if b"\\u0000" in data and _NUL_ESCAPE.search(data):
             raise ValidationError(
                 {
                     "_message": [
-                        "contains invalid UTF-8 or a lone UTF-16 surrogate (a "
-                        "\\ud800 to \\udfff escape without its pair): send "
-                        "valid Unicode text"
+                        "contains a NUL character (\\u0000), which cannot be "
+                        "stored: remove it from the text"
                     ]
                 }
-            ) from None
+            )
+        size += len(data)
+        brackets += data.count(b"{") + data.count(b"[")
+    # Each object part adds '"key":' and a comma to the object of the other
+    # keys. With no other keys, the parts alone lack one comma and the
+    # braces around them.
+    for key in encoded:
+        size += len(key) + 4
+    if encoded and not rest:
+        size += 1
+        brackets += 1
+    texts = {key: data.decode("utf-8") for key, data in encoded.items()}
+    return size, brackets, texts
+
+
+def _encode_part(value: Any) -> bytes:
+    """Encode *value* as compact UTF-8 JSON, or raise the validation error."""
+    try:
+        return jsontext.dumps(value)
+    except RecursionError:
+        raise ValidationError({"_message": [_too_deep_message(None)]}) from None
+    except UnicodeEncodeError:
+        raise ValidationError(
+            {
+                "_message": [
+                    "contains invalid UTF-8 or a lone UTF-16 surrogate (a "
+                    "\\ud800 to \\udfff escape without its pair): send "
+                    "valid Unicode text"
+                ]
+            }
+        ) from None
+    except ValueError:
         raise ValidationError(
             {
                 "_message": [
@@ -197,18 +241,6 @@ def _encode_checked(raw: Any) -> bytes:
                 ]
             }
         ) from None
-    except RecursionError:
-        raise ValidationError({"_message": [_too_deep_message(None)]}) from None
-    if b"\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
-        raise ValidationError(
-            {
-                "_message": [
-                    "contains a NUL character (\\u0000), which cannot be "
-                    "stored: remove it from the text"
-                ]
-            }
-        )
-    return encoded
 
 
 def _check_depth(raw: dict[str, Any], limit: int) -> None:
@@ -248,44 +280,70 @@ def json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+class _BatchTimes:
+    """The clock values a batch shares, with their stored forms made once."""
+
+    def __init__(
+        self,
+        received_at: dt.datetime,
+        sent_at: dt.datetime | None,
+        max_future_seconds: int,
+    ) -> None:
+        self.received_at = received_at
+        self.sent_at = sent_at
+        self.max_future_seconds = max_future_seconds
+        self.stored_received_at = _naive(received_at)
+        self.stored_sent_at = _naive(sent_at) if sent_at else None
+
+
 def _event_row(
     project: Project,
     message: dict[str, Any],
-    config: dict[str, Any],
-    batch_sent_at: dt.datetime | None,
-    received_at: dt.datetime,
+    texts: dict[str, str],
+    times: _BatchTimes,
 ) -> dict[str, Any]:
-    if not message.get("message_id"):
+    """Return the event row of a loaded message.
+
+    :param texts: JSON text already encoded for the object columns; the
+        insert encodes the other object columns itself.
+    """
+    get = message.get
+    if not get("message_id"):
         message["message_id"] = str(uuid.uuid4())
-    original = message.get("timestamp")
-    sent_at = message.get("sent_at") or batch_sent_at
+    original = get("timestamp")
+    own_sent_at = get("sent_at")
     timestamp, clamped = correct_timestamp(
-        original, sent_at, received_at, config["MAX_FUTURE_SECONDS"]
+        original,
+        own_sent_at or times.sent_at,
+        times.received_at,
+        times.max_future_seconds,
     )
     message["corrected_timestamp"] = timestamp
-    context = message.get("context")
+    user_id = get("user_id")
+    anonymous_id = get("anonymous_id")
     return {
         "project": project.id,
         "message_id": message["message_id"],
         "type": message["type"],
-        "event": message.get("event"),
-        "name": message.get("name"),
-        "user_id": message.get("user_id"),
-        "anonymous_id": message.get("anonymous_id"),
-        "distinct_id": message.get("user_id") or message.get("anonymous_id"),
-        "previous_id": message.get("previous_id"),
-        "group_id": message.get("group_id"),
+        "event": get("event"),
+        "name": get("name"),
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "distinct_id": user_id or anonymous_id,
+        "previous_id": get("previous_id"),
+        "group_id": get("group_id"),
         "group_type": _group_type(message),
         "timestamp": _naive(timestamp),
         "original_timestamp": _naive(original) if original else None,
-        "sent_at": _naive(sent_at) if sent_at else None,
-        "received_at": _naive(received_at),
+        "sent_at": _naive(own_sent_at) if own_sent_at else times.stored_sent_at,
+        "received_at": times.stored_received_at,
         "clamped": clamped,
-        "properties": message.get("properties"),
-        "traits": message.get("traits"),
-        "context": context,
-        "integrations": message.get("integrations"),
+        "properties": get("properties"),
+        "traits": get("traits"),
+        "context": get("context"),
+        "integrations": get("integrations"),
         "groups": event_groups(message),
+        "json_texts": texts,
     }
 
 
@@ -418,6 +476,8 @@ def _group_type(message: dict[str, Any]) -> str | None:
 
 
 def _naive(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is dt.timezone.utc:
+        return value.replace(tzinfo=None)
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -447,8 +507,8 @@ _ROW_COLUMNS = (
 )
 _ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
 _row_values = operator.itemgetter(*_ROW_COLUMNS)
-_JSON_POSITIONS = tuple(
-    position
+_JSON_COLUMNS = tuple(
+    (position, row_field.name)
     for position, row_field in enumerate(_ROW_FIELDS)
     if isinstance(row_field, JSONField)
 )
@@ -457,7 +517,8 @@ _JSON_POSITIONS = tuple(
 def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
     """Return ``(row count, parameters)`` of each INSERT statement for *rows*.
 
-    JSON columns are encoded as ``JSONField`` encodes them. The other
+    JSON columns are encoded as ``JSONField`` encodes them, or take the
+    row's ``json_texts``, the same encoding made by the size check. The other
     columns hold values of their stored type already (validated strings,
     ints, naive UTC datetimes and bools), which is what their fields'
     ``db_value`` would return.
@@ -468,8 +529,12 @@ def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
         params: list[Any] = []
         for row in chunk:
             values = list(_row_values(row))
-            for position in _JSON_POSITIONS:
-                values[position] = json_value(values[position])
+            texts = row["json_texts"]
+            for position, name in _JSON_COLUMNS:
+                text = texts.get(name)
+                values[position] = (
+                    jsontext.text(values[position]) if text is None else text
+                )
             params.extend(values)
         chunks.append((len(chunk), params))
     return chunks
