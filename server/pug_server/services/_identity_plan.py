@@ -8,6 +8,7 @@ person of every id of a batch, applies the batch's messages to a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,12 @@ def is_placeholder_id(value: str | None) -> bool:
     """Tell whether *value* is a placeholder such as ``"null"`` rather than an id."""
     if value is None:
         return False
+    return _is_placeholder_text(value)
+
+
+# Ids repeat from batch to batch, so the result for each is cached.
+@functools.lru_cache(maxsize=8192)
+def _is_placeholder_text(value: str) -> bool:
     text = value.strip()
     while len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1].strip()

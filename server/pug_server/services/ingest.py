@@ -55,12 +55,6 @@ class _Valid:
     row: dict[str, Any]
 
 
-#: The message keys whose JSON objects are stored in event columns of the
-#: same name. The size check encodes each on its own, and the insert stores
-#: that text, so no object is encoded twice.
-_OBJECT_KEYS = ("properties", "traits", "context", "integrations")
-
-
 def ingest_batch(
     project: Project,
     messages: list[Any],
@@ -91,8 +85,8 @@ def ingest_batch(
     rejected_rows: list[dict[str, Any]] = []
     for index, raw in enumerate(messages):
         try:
-            message, texts = _validate(raw, config, batch_context)
-            row = _event_row(project, message, texts, times)
+            message = _validate(raw, config, batch_context)
+            row = _event_row(project, message, times)
         except ValidationError as exc:
             _reject(
                 project, index, raw, exc.normalized_messages(), result, rejected_rows
@@ -124,18 +118,14 @@ def ingest_batch(
 
 def _validate(
     raw: Any, config: dict[str, Any], batch_context: dict | None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Check and load one raw message.
-
-    :returns: the loaded message, and the JSON text of each of its
-        :data:`_OBJECT_KEYS` objects as stored (the merged context when
-        there is a batch context).
-    """
+) -> dict[str, Any]:
+    """Check and load one raw message."""
     if not isinstance(raw, dict):
         raise ValidationError(
             {"_message": [f"must be a JSON object, got {json_type(raw)}"]}
         )
-    size, brackets, texts = _encode_checked(raw)
+    encoded = _encode_checked(raw)
+    size = len(encoded)
     limit = config["MAX_MESSAGE_BYTES"]
     if size > limit:
         raise ValidationError(
@@ -150,7 +140,7 @@ def _validate(
     # Every object and array writes one "{" or "[", so a message with no
     # more of them than the limit cannot nest deeper and needs no walk.
     # Brackets inside strings only make this bound looser.
-    if brackets > depth_limit:
+    if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
         _check_depth(raw, depth_limit)
     if batch_context:
         own = raw.get("context")
@@ -159,60 +149,29 @@ def _validate(
             # key of the same name whole (context.library is not merged
             # with the batch's context.library).
             raw = {**raw, "context": {**batch_context, **(own or {})}}
-            texts.pop("context", None)
-    return load_message(raw), texts
+    return load_message(raw)
 
 
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _encode_checked(raw: dict[str, Any]) -> tuple[int, int, dict[str, str]]:
-    """Encode *raw* as compact JSON, in parts, and check what no backend stores.
+def _encode_checked(raw: dict[str, Any]) -> bytes:
+    """Return *raw* as compact UTF-8 JSON, whose length is the message size.
 
-    The message size is the length in bytes of the whole message as compact
-    UTF-8 JSON. It is summed from the parts: each object under one of
-    :data:`_OBJECT_KEYS` is encoded on its own, and the other keys together.
-
-    :returns: the size in bytes, the count of ``{`` and ``[`` (a bound on
-        the nesting depth), and the JSON text of each object part by key.
     :raises ValidationError: for a value no backend can store: NaN,
         Infinity, lone surrogates (invalid UTF-8 in the body) and NUL.
     """
-    encoded: dict[str, bytes] = {}
-    rest = raw
-    for key in _OBJECT_KEYS:
-        value = raw.get(key)
-        if type(value) is dict:
-            if rest is raw:
-                rest = dict(raw)
-            del rest[key]
-            encoded[key] = _encode_part(value)
-    parts = list(encoded.values())
-    if rest or not encoded:
-        parts.append(_encode_part(rest))
-    size = brackets = 0
-    for data in parts:
-        if b"\\u0000" in data and _NUL_ESCAPE.search(data):
-            raise ValidationError(
-                {
-                    "_message": [
-                        "contains a NUL character (\\u0000), which cannot be "
-                        "stored: remove it from the text"
-                    ]
-                }
-            )
-        size += len(data)
-        brackets += data.count(b"{") + data.count(b"[")
-    # Each object part adds '"key":' and a comma to the object of the other
-    # keys. With no other keys, the parts alone lack one comma and the
-    # braces around them.
-    for key in encoded:
-        size += len(key) + 4
-    if encoded and not rest:
-        size += 1
-        brackets += 1
-    texts = {key: data.decode("utf-8") for key, data in encoded.items()}
-    return size, brackets, texts
+    encoded = _encode_part(raw)
+    if b"\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
+        raise ValidationError(
+            {
+                "_message": [
+                    "contains a NUL character (\\u0000), which cannot be "
+                    "stored: remove it from the text"
+                ]
+            }
+        )
+    return encoded
 
 
 def _encode_part(value: Any) -> bytes:
@@ -297,16 +256,9 @@ class _BatchTimes:
 
 
 def _event_row(
-    project: Project,
-    message: dict[str, Any],
-    texts: dict[str, str],
-    times: _BatchTimes,
+    project: Project, message: dict[str, Any], times: _BatchTimes
 ) -> dict[str, Any]:
-    """Return the event row of a loaded message.
-
-    :param texts: JSON text already encoded for the object columns; the
-        insert encodes the other object columns itself.
-    """
+    """Return the event row of a loaded message."""
     get = message.get
     if not get("message_id"):
         message["message_id"] = str(uuid.uuid4())
@@ -318,7 +270,13 @@ def _event_row(
         times.received_at,
         times.max_future_seconds,
     )
-    message["corrected_timestamp"] = timestamp
+    stored_original = _naive(original) if original else None
+    if timestamp is original:
+        stored_timestamp = stored_original
+    elif timestamp is times.received_at:
+        stored_timestamp = times.stored_received_at
+    else:
+        stored_timestamp = _naive(timestamp)
     user_id = get("user_id")
     anonymous_id = get("anonymous_id")
     return {
@@ -333,8 +291,8 @@ def _event_row(
         "previous_id": get("previous_id"),
         "group_id": get("group_id"),
         "group_type": _group_type(message),
-        "timestamp": _naive(timestamp),
-        "original_timestamp": _naive(original) if original else None,
+        "timestamp": stored_timestamp,
+        "original_timestamp": stored_original,
         "sent_at": _naive(own_sent_at) if own_sent_at else times.stored_sent_at,
         "received_at": times.stored_received_at,
         "clamped": clamped,
@@ -343,7 +301,6 @@ def _event_row(
         "context": get("context"),
         "integrations": get("integrations"),
         "groups": event_groups(message),
-        "json_texts": texts,
     }
 
 
@@ -507,8 +464,8 @@ _ROW_COLUMNS = (
 )
 _ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
 _row_values = operator.itemgetter(*_ROW_COLUMNS)
-_JSON_COLUMNS = tuple(
-    (position, row_field.name)
+_JSON_POSITIONS = tuple(
+    position
     for position, row_field in enumerate(_ROW_FIELDS)
     if isinstance(row_field, JSONField)
 )
@@ -517,8 +474,7 @@ _JSON_COLUMNS = tuple(
 def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
     """Return ``(row count, parameters)`` of each INSERT statement for *rows*.
 
-    JSON columns are encoded as ``JSONField`` encodes them, or take the
-    row's ``json_texts``, the same encoding made by the size check. The other
+    JSON columns are encoded as ``JSONField`` encodes them. The other
     columns hold values of their stored type already (validated strings,
     ints, naive UTC datetimes and bools), which is what their fields'
     ``db_value`` would return.
@@ -529,12 +485,8 @@ def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
         params: list[Any] = []
         for row in chunk:
             values = list(_row_values(row))
-            texts = row["json_texts"]
-            for position, name in _JSON_COLUMNS:
-                text = texts.get(name)
-                values[position] = (
-                    jsontext.text(values[position]) if text is None else text
-                )
+            for position in _JSON_POSITIONS:
+                values[position] = jsontext.text(values[position])
             params.extend(values)
         chunks.append((len(chunk), params))
     return chunks
