@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 
 import pytest
 import requests
 
+from pug_server.db import _execute_when_unlocked
 from tests.conftest import require_postgres
 from tests.helpers.live import Api, create_project, free_port, start_server
 
@@ -78,6 +80,91 @@ def test_locked_sqlite_logs_one_line(locked_sqlite):
     assert "path=/v1/batch" in lines[0]
     assert f"project_id={api.project.id}" in lines[0]
     assert "Traceback" not in log
+
+
+@pytest.fixture
+def patient_sqlite(tmp_path):
+    """A server on its own SQLite file, with a 5 s busy timeout."""
+    path = tmp_path / "patient.db"
+    url = f"sqlite:///{path}"
+    server = start_server(
+        url, "sqlite", tmp_path, workers=1, env={"PUG_SQLITE_BUSY_TIMEOUT_MS": "5000"}
+    )
+    api = Api(server, create_project(url))
+    yield api, path
+    api.session.close()
+    server.stop()
+
+
+def release_later(path, seconds: float) -> threading.Thread:
+    """Hold the write lock on *path* now and release it after *seconds*."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release():
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    return timer
+
+
+def test_batch_waits_for_released_lock(patient_sqlite):
+    api, path = patient_sqlite
+    timer = release_later(path, 0.5)
+    try:
+        answer = api.send(BATCH)
+    finally:
+        timer.join(timeout=10)
+    assert answer["accepted"] == 2
+    assert len(api.get("/v1/events").json()["events"]) == 2
+
+
+def lock_pair(tmp_path):
+    path = tmp_path / "pair.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode = wal")
+    holder.execute("CREATE TABLE t (x)")
+    waiter = sqlite3.connect(path, isolation_level=None, timeout=0)
+    return holder, waiter
+
+
+def test_begin_returns_once_unlocked(tmp_path):
+    holder, waiter = lock_pair(tmp_path)
+    holder.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(0.2, holder.execute, args=("ROLLBACK",))
+    timer.start()
+    try:
+        _execute_when_unlocked(waiter.cursor(), "BEGIN IMMEDIATE", 5.0)
+        assert waiter.in_transaction
+    finally:
+        timer.join(timeout=10)
+        waiter.close()
+        holder.close()
+
+
+def test_begin_raises_after_timeout(tmp_path):
+    holder, waiter = lock_pair(tmp_path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            _execute_when_unlocked(waiter.cursor(), "BEGIN IMMEDIATE", 0.2)
+        assert not waiter.in_transaction
+    finally:
+        holder.execute("ROLLBACK")
+        waiter.close()
+        holder.close()
+
+
+def test_begin_raises_other_errors_at_once(tmp_path):
+    holder, waiter = lock_pair(tmp_path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+            _execute_when_unlocked(waiter.cursor(), "BEGIN SIDEWAYS", 5.0)
+    finally:
+        waiter.close()
+        holder.close()
 
 
 @pytest.fixture

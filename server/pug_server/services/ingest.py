@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee
 from marshmallow import ValidationError
 
 from pug_server import jsontext
-from pug_server.db import database
+from pug_server.db import database, is_postgres
 from pug_server.models import Event, Project, RejectedMessage
 from pug_server.models.base import JSONField
 from pug_server.models.group import DEFAULT_GROUP_TYPE
@@ -469,16 +470,24 @@ _JSON_POSITIONS = tuple(
     for position, row_field in enumerate(_ROW_FIELDS)
     if isinstance(row_field, JSONField)
 )
+_DATETIME_POSITIONS = tuple(
+    position
+    for position, row_field in enumerate(_ROW_FIELDS)
+    if isinstance(row_field, peewee.DateTimeField)
+)
 
 
 def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
     """Return ``(row count, parameters)`` of each INSERT statement for *rows*.
 
-    JSON columns are encoded as ``JSONField`` encodes them. The other
-    columns hold values of their stored type already (validated strings,
-    ints, naive UTC datetimes and bools), which is what their fields'
-    ``db_value`` would return.
+    JSON columns are encoded as ``JSONField`` encodes them, and on SQLite
+    datetimes as the ``sqlite3`` adapter writes them. The other columns
+    hold values of their stored type already (validated strings, ints and
+    bools), which is what their fields' ``db_value`` would return.
     """
+    # The text sqlite3's datetime adapter would make, made here without a
+    # call back into Python for each value.
+    datetimes_as_text = not is_postgres()
     chunks = []
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
         chunk = rows[start : start + INSERT_CHUNK_ROWS]
@@ -487,6 +496,11 @@ def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
             values = list(_row_values(row))
             for position in _JSON_POSITIONS:
                 values[position] = jsontext.text(values[position])
+            if datetimes_as_text:
+                for position in _DATETIME_POSITIONS:
+                    value = values[position]
+                    if value is not None:
+                        values[position] = value.isoformat(" ")
             params.extend(values)
         chunks.append((len(chunk), params))
     return chunks
