@@ -7,12 +7,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from pug_server.config import bind_address, load_config
 from pug_server.db import backend_name, describe_url
 from pug_server.logging import logging_config
 
 logger = logging.getLogger(__name__)
+
+
+class AccessLogger(GunicornLogger):
+    """gunicorn's logger, which skips the access line that would be dropped.
+
+    gunicorn formats the access fields of every request before it logs them,
+    even when ``gunicorn.access`` drops INFO lines, as it does here.
+    """
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
 
 
 class PugApplication(BaseApplication):
@@ -81,6 +94,7 @@ def run_gunicorn(overrides: Mapping[str, Any] | None = None) -> int:
         "on_starting": on_starting,
         "on_exit": on_exit,
         "accesslog": None,
+        "logger_class": AccessLogger,
         # Several servers on one host (tests, a blue-green switch) must not
         # fight over one control socket path.
         "control_socket_disable": True,

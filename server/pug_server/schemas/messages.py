@@ -97,17 +97,17 @@ class Timestamp(_CheckedField):
 
 
 class JSONObject(_CheckedField, fields.Dict):
-    """A JSON object with string keys: ``properties``, ``traits``, ``context``.
+    """A JSON object: ``properties``, ``traits``, ``context``, ``integrations``.
 
-    Loading each key through the key field cost one field load per key of
-    every message. A dict whose keys are all strings, which is every object
-    ``json.loads`` returns, is copied as it is; anything else takes
-    :class:`~marshmallow.fields.Dict`'s path and gets its errors.
+    A dict is taken as it is: JSON object keys are always strings, and
+    loading each key through the key field cost one field load per key of
+    every message. Any other value takes :class:`~marshmallow.fields.Dict`'s
+    path and gets its error.
     """
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if type(value) is dict and all(type(key) is str for key in value):
-            return dict(value)
+        if type(value) is dict:
+            return value
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -74,6 +74,8 @@ def ingest_batch(
 
     :param batch_context: the batch-level ``context``, merged under each
         message's own ``context`` (the message's keys win).
+    :param messages: the batch's messages as parsed from JSON, so every
+        object key is a string.
     :param batch_sent_at: the batch-level ``sentAt``, used for the clock skew
         correction of messages that carry no ``sentAt`` of their own.
     :raises peewee.OperationalError: when the database cannot commit; nothing
@@ -365,15 +367,15 @@ def event_groups(message: dict[str, Any]) -> dict[str, str] | None:
     invalid: list[tuple[str, str]] = []
     context = message.get("context") or {}
     if "groupId" in context:
-        _add_group(
-            groups, invalid, "context.groupId", DEFAULT_GROUP_TYPE, context["groupId"]
-        )
+        reason = _add_group(groups, DEFAULT_GROUP_TYPE, context["groupId"])
+        if reason:
+            invalid.append(("context.groupId", reason))
     named = context.get("groups")
     if isinstance(named, dict):
         for group_type, key in named.items():
-            _add_group(
-                groups, invalid, f"context.groups.{group_type[:100]}", group_type, key
-            )
+            reason = _add_group(groups, group_type, key)
+            if reason:
+                invalid.append((f"context.groups.{group_type[:100]}", reason))
     elif named is not None:
         invalid.append(
             (
@@ -383,48 +385,30 @@ def event_groups(message: dict[str, Any]) -> dict[str, str] | None:
             )
         )
     if message["type"] == "group":
-        _add_group(
-            groups, invalid, "groupId", _group_type(message), message["group_id"]
-        )
+        reason = _add_group(groups, _group_type(message), message["group_id"])
+        if reason:
+            invalid.append(("groupId", reason))
     if invalid:
         message["invalid_groups"] = invalid
     return groups or None
 
 
-def _add_group(
-    groups: dict[str, str],
-    invalid: list[tuple[str, str]],
-    wire: str,
-    group_type: str,
-    key: Any,
-) -> None:
+def _add_group(groups: dict[str, str], group_type: str, key: Any) -> str | None:
+    """Add a group to *groups*, or return why *group_type* and *key* name none."""
     if not GROUP_TYPE_RE.match(group_type):
-        invalid.append((wire, f"the group type {GROUP_TYPE_RULE}"))
-        return
+        return f"the group type {GROUP_TYPE_RULE}"
     if isinstance(key, bool) or not isinstance(key, (str, int)):
-        invalid.append(
-            (
-                wire,
-                f"the group key must be a string or an integer, got {json_type(key)}",
-            )
-        )
-        return
-    text = str(key)
+        return f"the group key must be a string or an integer, got {json_type(key)}"
+    text = key if type(key) is str else str(key)
     if not text or len(text) > MAX_GROUP_KEY_LENGTH:
-        invalid.append(
-            (
-                wire,
-                f"the group key must be 1 to {MAX_GROUP_KEY_LENGTH} characters, "
-                f"got {len(text)}",
-            )
+        return (
+            f"the group key must be 1 to {MAX_GROUP_KEY_LENGTH} characters, "
+            f"got {len(text)}"
         )
-        return
     if is_placeholder_id(text):
-        invalid.append(
-            (wire, "the group key is a placeholder such as 'null', not a group id")
-        )
-        return
+        return "the group key is a placeholder such as 'null', not a group id"
     groups[group_type] = text
+    return None
 
 
 def _group_type(message: dict[str, Any]) -> str | None:
@@ -485,8 +469,8 @@ def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
     hold values of their stored type already (validated strings, ints and
     bools), which is what their fields' ``db_value`` would return.
     """
-    # The text sqlite3's datetime adapter would make, made here without a
-    # call back into Python for each value.
+    # On SQLite, datetimes become the text the sqlite3 adapter writes,
+    # without a call from the driver back into Python for each value.
     datetimes_as_text = not is_postgres()
     chunks = []
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
@@ -495,7 +479,9 @@ def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
         for row in chunk:
             values = list(_row_values(row))
             for position in _JSON_POSITIONS:
-                values[position] = jsontext.text(values[position])
+                value = values[position]
+                if value is not None:
+                    values[position] = jsontext.text(value)
             if datetimes_as_text:
                 for position in _DATETIME_POSITIONS:
                     value = values[position]
