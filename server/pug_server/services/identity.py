@@ -41,8 +41,24 @@ MAX_LOCK_ROUNDS = 5
 RETRY_AFTER_SECONDS = "1"
 
 
+def parse_messages(
+    items: list[tuple[int, dict[str, Any], dict[str, Any]]],
+) -> tuple[list[ParsedMessage], list[dict[str, Any]]]:
+    """Read the ids of each message, outside any transaction.
+
+    :param items: ``(index, message, event row)`` for each valid message.
+    :returns: the parsed messages in the order of *items*, and a
+        ``placeholder_id`` warning for each placeholder id among them.
+    """
+    warnings: list[dict[str, Any]] = []
+    parsed = [
+        parse_message(index, message, row, warnings) for index, message, row in items
+    ]
+    return parsed, warnings
+
+
 def apply_messages(
-    project, items: list[tuple[int, dict[str, Any], dict[str, Any]]]
+    project, messages: list[ParsedMessage], warnings: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Resolve the ids of newly stored messages to persons, inside the caller's transaction.
 
@@ -54,17 +70,15 @@ def apply_messages(
     all its ids and bulk inserts for the new ones (plus one advisory lock
     statement on PostgreSQL).
 
-    :param items: ``(index, message, event row)`` for each newly stored
-        message, in batch order.
+    :param messages: the newly stored messages from :func:`parse_messages`,
+        in batch order.
+    :param warnings: the parse warnings of *messages*; the list is extended
+        and returned.
     :returns: warnings for the batch response: placeholder ids, refused
         links, invalid groups and trait keys too long to store.
     :raises UnavailableError: when concurrent merges kept moving the ids of
         the batch; the transaction rolls back and the client retries.
     """
-    warnings: list[dict[str, Any]] = []
-    messages = [
-        parse_message(index, message, row, warnings) for index, message, row in items
-    ]
     distinct_ids = batch_ids(messages)
     if distinct_ids:
         plan = Plan(_load_for_update(project.id, distinct_ids, messages))

@@ -97,15 +97,21 @@ def ingest_batch(
             continue
         valid.append(_Valid(index, message, row))
 
-    # The statement parameters are built before the transaction, which on
-    # SQLite holds the database's one write lock until it commits.
+    # The statement parameters and the parsed ids are made before the
+    # transaction, which on SQLite holds the database's one write lock
+    # until it commits.
     chunks = _insert_params([item.row for item in valid])
+    parsed, parse_warnings = identity.parse_messages(
+        [(item.index, item.message, item.row) for item in valid]
+    )
     with database.atomic():
         inserted = _insert_events(chunks)
         fresh = _split_duplicates(valid, inserted, result)
-        result.warnings = identity.apply_messages(
-            project, [(item.index, item.message, item.row) for item in fresh]
-        )
+        if len(fresh) < len(valid):
+            kept = {item.index for item in fresh}
+            parsed = [message for message in parsed if message.index in kept]
+            parse_warnings = [w for w in parse_warnings if w["index"] in kept]
+        result.warnings = identity.apply_messages(project, parsed, parse_warnings)
         if rejected_rows:
             RejectedMessage.insert_many(rejected_rows).execute()
 
