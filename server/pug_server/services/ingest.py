@@ -6,19 +6,16 @@ import datetime as dt
 import functools
 import json
 import logging
-import operator
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import peewee
 from marshmallow import ValidationError
 
 from pug_server import jsontext
 from pug_server.db import database, is_postgres
 from pug_server.models import Event, Project, RejectedMessage
-from pug_server.models.base import JSONField
 from pug_server.models.group import DEFAULT_GROUP_TYPE
 from pug_server.schemas.messages import GROUP_TYPE_RE, GROUP_TYPE_RULE, load_message
 from pug_server.services import identity
@@ -53,7 +50,11 @@ class BatchResult:
 class _Valid:
     index: int
     message: dict[str, Any]
+    #: What identity resolution reads of the event row.
     row: dict[str, Any]
+    #: The event row's values in :data:`_ROW_COLUMNS` order, as the driver
+    #: takes them.
+    values: list[Any]
 
 
 def ingest_batch(
@@ -82,25 +83,30 @@ def ingest_batch(
         of the batch is stored then.
     """
     received_at = received_at or dt.datetime.now(dt.timezone.utc)
-    times = _BatchTimes(received_at, batch_sent_at, config["MAX_FUTURE_SECONDS"])
+    times = _BatchTimes(
+        received_at,
+        batch_sent_at,
+        config["MAX_FUTURE_SECONDS"],
+        datetimes_as_text=not is_postgres(),
+    )
     result = BatchResult()
     valid: list[_Valid] = []
     rejected_rows: list[dict[str, Any]] = []
     for index, raw in enumerate(messages):
         try:
             message = _validate(raw, config, batch_context)
-            row = _event_row(project, message, times)
+            row, values = _event_row(project, message, times)
         except ValidationError as exc:
             _reject(
                 project, index, raw, exc.normalized_messages(), result, rejected_rows
             )
             continue
-        valid.append(_Valid(index, message, row))
+        valid.append(_Valid(index, message, row, values))
 
     # The statement parameters and the parsed ids are made before the
     # transaction, which on SQLite holds the database's one write lock
     # until it commits.
-    chunks = _insert_params([item.row for item in valid])
+    chunks = _insert_params([item.values for item in valid])
     parsed, parse_warnings = identity.parse_messages(
         [(item.index, item.message, item.row) for item in valid]
     )
@@ -249,25 +255,49 @@ def json_type(value: Any) -> str:
 
 
 class _BatchTimes:
-    """The clock values a batch shares, with their stored forms made once."""
+    """The clock values a batch shares, with their stored forms made once.
+
+    :param datetimes_as_text: whether stored datetimes go to the driver as
+        the text the ``sqlite3`` adapter writes (SQLite) rather than as
+        datetimes (PostgreSQL). Making the text here saves a call from the
+        driver back into Python for each value.
+    """
 
     def __init__(
         self,
         received_at: dt.datetime,
         sent_at: dt.datetime | None,
         max_future_seconds: int,
+        *,
+        datetimes_as_text: bool,
     ) -> None:
         self.received_at = received_at
         self.sent_at = sent_at
         self.max_future_seconds = max_future_seconds
+        self.datetimes_as_text = datetimes_as_text
         self.stored_received_at = _naive(received_at)
         self.stored_sent_at = _naive(sent_at) if sent_at else None
+        self.received_value = self.value(self.stored_received_at)
+        self.sent_value = self.value(self.stored_sent_at)
+
+    def value(self, stored: dt.datetime | None) -> dt.datetime | str | None:
+        """Return a stored datetime as the driver takes it."""
+        if stored is None or not self.datetimes_as_text:
+            return stored
+        return stored.isoformat(" ")
 
 
 def _event_row(
     project: Project, message: dict[str, Any], times: _BatchTimes
-) -> dict[str, Any]:
-    """Return the event row of a loaded message."""
+) -> tuple[dict[str, Any], list[Any]]:
+    """Return what identity reads of a loaded message's event row, and the row's values.
+
+    The values are in :data:`_ROW_COLUMNS` order. JSON columns hold the text
+    ``JSONField`` stores, and datetimes are in :meth:`_BatchTimes.value`'s
+    form. The other values have their stored type already (validated
+    strings, ints and bools), which is what their fields' ``db_value`` would
+    return.
+    """
     get = message.get
     if not get("message_id"):
         message["message_id"] = str(uuid.uuid4())
@@ -288,29 +318,41 @@ def _event_row(
         stored_timestamp = _naive(timestamp)
     user_id = get("user_id")
     anonymous_id = get("anonymous_id")
-    return {
-        "project": project.id,
+    distinct_id = user_id or anonymous_id
+    group_type = _group_type(message)
+    groups = event_groups(message)
+    row = {
         "message_id": message["message_id"],
-        "type": message["type"],
-        "event": get("event"),
-        "name": get("name"),
-        "user_id": user_id,
-        "anonymous_id": anonymous_id,
-        "distinct_id": user_id or anonymous_id,
-        "previous_id": get("previous_id"),
-        "group_id": get("group_id"),
-        "group_type": _group_type(message),
+        "distinct_id": distinct_id,
+        "group_type": group_type,
         "timestamp": stored_timestamp,
-        "original_timestamp": stored_original,
-        "sent_at": _naive(own_sent_at) if own_sent_at else times.stored_sent_at,
-        "received_at": times.stored_received_at,
-        "clamped": clamped,
-        "properties": get("properties"),
-        "traits": get("traits"),
-        "context": get("context"),
-        "integrations": get("integrations"),
-        "groups": event_groups(message),
+        "groups": groups,
     }
+    text = jsontext.text
+    values = [
+        project.id,
+        message["message_id"],
+        message["type"],
+        get("event"),
+        get("name"),
+        user_id,
+        anonymous_id,
+        distinct_id,
+        get("previous_id"),
+        get("group_id"),
+        group_type,
+        times.value(stored_timestamp),
+        times.value(stored_original),
+        times.value(_naive(own_sent_at)) if own_sent_at else times.sent_value,
+        times.received_value,
+        clamped,
+        text(get("properties")),
+        text(get("traits")),
+        text(get("context")),
+        text(get("integrations")),
+        text(groups),
+    ]
+    return row, values
 
 
 def correct_timestamp(
@@ -429,7 +471,7 @@ def _naive(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-#: The columns :func:`_event_row` fills, in insert order.
+#: The columns of the values :func:`_event_row` returns, in their order.
 _ROW_COLUMNS = (
     "project",
     "message_id",
@@ -454,45 +496,15 @@ _ROW_COLUMNS = (
     "groups",
 )
 _ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
-_row_values = operator.itemgetter(*_ROW_COLUMNS)
-_JSON_POSITIONS = tuple(
-    position
-    for position, row_field in enumerate(_ROW_FIELDS)
-    if isinstance(row_field, JSONField)
-)
-_DATETIME_POSITIONS = tuple(
-    position
-    for position, row_field in enumerate(_ROW_FIELDS)
-    if isinstance(row_field, peewee.DateTimeField)
-)
 
 
-def _insert_params(rows: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
-    """Return ``(row count, parameters)`` of each INSERT statement for *rows*.
-
-    JSON columns are encoded as ``JSONField`` encodes them, and on SQLite
-    datetimes as the ``sqlite3`` adapter writes them. The other columns
-    hold values of their stored type already (validated strings, ints and
-    bools), which is what their fields' ``db_value`` would return.
-    """
-    # On SQLite, datetimes become the text the sqlite3 adapter writes,
-    # without a call from the driver back into Python for each value.
-    datetimes_as_text = not is_postgres()
+def _insert_params(rows: list[list[Any]]) -> list[tuple[int, list[Any]]]:
+    """Return ``(row count, parameters)`` of each INSERT statement for *rows*."""
     chunks = []
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
         chunk = rows[start : start + INSERT_CHUNK_ROWS]
         params: list[Any] = []
-        for row in chunk:
-            values = list(_row_values(row))
-            for position in _JSON_POSITIONS:
-                value = values[position]
-                if value is not None:
-                    values[position] = jsontext.text(value)
-            if datetimes_as_text:
-                for position in _DATETIME_POSITIONS:
-                    value = values[position]
-                    if value is not None:
-                        values[position] = value.isoformat(" ")
+        for values in chunk:
             params.extend(values)
         chunks.append((len(chunk), params))
     return chunks
