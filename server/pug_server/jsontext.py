@@ -1,13 +1,15 @@
 """JSON reading and writing for messages, with orjson on the hot path.
 
-Bodies are parsed by the standard library, whose hooks keep what JSON does
-not allow from failing the whole body: NaN, Infinity and numbers past a
-double come back as :class:`NonFinite`, so that only the message holding
-one is rejected. Stored JSON text is written by orjson, which is several
-times faster than ``json.dumps``. It refuses a few values that the standard
-library writes or rejects with a clearer reason (integers past 64 bits,
+orjson parses and writes JSON several times faster than the standard
+library, and the standard library handles what orjson rejects or would
+change. A body goes to the standard library when orjson rejects it or when
+it has a run of 19 or more digits, since orjson reads integers past 64 bits
+as floats. The standard library's hooks keep what JSON does not allow from
+failing the whole body: NaN, Infinity and numbers past a double come back
+as :class:`NonFinite`, so that only the message that contains one is
+rejected. orjson rejects a few values when writing (integers past 64 bits,
 lone surrogates, :class:`NonFinite`), and those take the standard library's
-path.
+path too.
 """
 
 from __future__ import annotations
@@ -47,6 +49,25 @@ def _parse_int(token: str) -> int | float:
     if len(token) > _MAX_INTEGER_DIGITS:
         return NonFinite("-inf" if token.startswith("-") else "inf")
     return int(token)
+
+
+# Maps every digit to "9", so a run of digits in a body becomes a run of "9".
+_DIGITS_TO_NINE = bytes.maketrans(b"0123456789", b"9999999999")
+_LONG_NUMBER = b"9" * 19
+
+
+def loads_body(raw: bytes) -> Any:
+    """Parse a request body; invalid UTF-8 is read as lone surrogates.
+
+    :raises ValueError: when *raw* is not JSON.
+    :raises RecursionError: when it nests too deeply to parse.
+    """
+    if _LONG_NUMBER not in raw.translate(_DIGITS_TO_NINE):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return loads(raw.decode("utf-8", errors="surrogateescape"))
 
 
 def loads(text: str) -> Any:

@@ -131,9 +131,8 @@ def read_json_body(*, max_bytes: int | None = None) -> Any:
         )
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
-    text = raw.decode("utf-8", errors="surrogateescape")
     try:
-        return jsontext.loads(text)
+        return jsontext.loads_body(raw)
     except RecursionError:
         raise BadRequestError(
             "body nests objects and arrays too deeply to parse; a message may "
