@@ -455,3 +455,34 @@ def test_admin_merge_rejects_unknown_id(api):
 
     assert result.returncode == 1
     assert "no person has the id 'nobody'" in result.stderr
+
+
+def test_last_seen_moves_a_minute_at_a_time(api):
+    api.send([track("u-seen", at="2024-05-01T10:00:00Z")])
+    api.send([track("u-seen", at="2024-05-01T10:00:30Z")])
+    assert person(api, "u-seen")["last_seen"] == "2024-05-01T10:00:00Z"
+
+    api.send([track("u-seen", at="2024-05-01T10:01:00Z")])
+    assert person(api, "u-seen")["last_seen"] == "2024-05-01T10:01:00Z"
+
+
+def test_late_event_moves_first_seen(api):
+    api.send([track("u-late", at=T2)])
+    api.send([track("u-late", at=T0)])
+    seen = person(api, "u-late")
+    assert seen["first_seen"] == "2024-05-01T09:00:00Z"
+    assert seen["last_seen"] == "2024-05-01T11:00:00Z"
+
+
+def test_seen_times_span_batch(api):
+    api.send(
+        [
+            track("u-span", at=T1),
+            track("u-span", at=T3),
+            track("u-span", at=T0),
+        ]
+    )
+    api.send([track("u-span", at=T4), track("u-span", at=T2)])
+    seen = person(api, "u-span")
+    assert seen["first_seen"] == "2024-05-01T09:00:00Z"
+    assert seen["last_seen"] == "2024-05-01T13:00:00Z"

@@ -51,7 +51,6 @@ class Event(BaseModel):
             (("project", "message_id"), True),
             (("project", "event", "timestamp"), False),
             (("project", "timestamp"), False),
-            (("project", "distinct_id"), False),
         )
 
 

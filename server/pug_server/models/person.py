@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import peewee
 
 from pug_server.models.base import BaseModel, JSONField, utcnow
@@ -19,6 +21,10 @@ class Person(BaseModel):
     first_distinct_id = peewee.CharField(max_length=200, null=True)
 
 
+#: How much later an event must be to move an id's ``last_seen``.
+LAST_SEEN_STEP = dt.timedelta(minutes=1)
+
+
 class PersonDistinctId(BaseModel):
     """One id (``userId`` or ``anonymousId``) and the person it belongs to."""
 
@@ -28,6 +34,12 @@ class PersonDistinctId(BaseModel):
     person = peewee.ForeignKeyField(Person, on_delete="CASCADE")
     is_user_id = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField(default=utcnow)
+    # The earliest and latest time of the events stored with this id as
+    # their own. ``last_seen`` moves only to a time at least
+    # ``LAST_SEEN_STEP`` later, so an active id is written about once a
+    # minute rather than with every batch.
+    first_seen = peewee.DateTimeField(null=True)
+    last_seen = peewee.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("project", "distinct_id"), True),)

@@ -123,6 +123,11 @@ class PlanOp:
 class StoredId:
     person: PlanPerson
     is_user_id: bool
+    row_id: int | None = None
+    #: The stored ``first_seen`` and ``last_seen``, in the driver's form
+    #: (text on SQLite, datetimes on PostgreSQL).
+    first_seen: Any = None
+    last_seen: Any = None
 
 
 class Plan:

@@ -9,6 +9,7 @@ The rules are written out with examples in ``docs/identity.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from pug_server.db import database, is_postgres
 from pug_server.errors import UnavailableError
 from pug_server.models import Event, Person, PersonDistinctId, PersonMerge, PersonTrait
 from pug_server.models.base import utcnow
+from pug_server.models.person import LAST_SEEN_STEP
 from pug_server.services import _sql, groups
 from pug_server.services._identity_plan import (
     REASON_ADMIN,
@@ -81,10 +83,13 @@ def apply_messages(
     """
     distinct_ids = batch_ids(messages)
     if distinct_ids:
-        plan = Plan(_load_for_update(project.id, distinct_ids, messages))
+        stored = _load_for_update(project.id, distinct_ids, messages)
+        plan = Plan(stored)
         for message in messages:
             plan.apply(message)
-        _write_plan(project.id, plan)
+        spans = _seen_spans(messages)
+        _write_plan(project.id, plan, spans)
+        _update_seen(stored, spans)
         warnings.extend(refusal_warning(op) for op in plan.ops if op.kind == "refuse")
         _store_person_traits(plan, messages, warnings)
         person_ids = {
@@ -130,18 +135,19 @@ def _load(project_id: int, distinct_ids: list[str]) -> dict[str, StoredId]:
     stored: dict[str, StoredId] = {}
     marker = _sql.param()
     rows = _sql.fetch_all(
-        "SELECT d.distinct_id, d.is_user_id, p.id, p.identified "
+        "SELECT d.distinct_id, d.is_user_id, p.id, p.identified, d.id, "
+        "d.first_seen, d.last_seen "
         "FROM person_distinct_id AS d JOIN person AS p ON p.id = d.person_id "
         f"WHERE d.project_id = {marker} "
         f"AND d.distinct_id IN ({_sql.markers(len(distinct_ids), marker)})",
         [project_id, *distinct_ids],
     )
-    for distinct_id, is_user_id, person_id, identified in rows:
+    for distinct_id, is_user_id, person_id, identified, row_id, first, last in rows:
         person = persons.get(person_id)
         if person is None:
             person = PlanPerson(person_id, bool(identified), bool(identified))
             persons[person_id] = person
-        stored[distinct_id] = StoredId(person, bool(is_user_id))
+        stored[distinct_id] = StoredId(person, bool(is_user_id), row_id, first, last)
     return stored
 
 
@@ -213,9 +219,11 @@ def _persons_to_lock(
     return wanted
 
 
-def _write_plan(project_id: int, plan: Plan) -> None:
+def _write_plan(
+    project_id: int, plan: Plan, spans: dict[str, list[dt.datetime]]
+) -> None:
     _create_persons(project_id, plan)
-    _insert_ids(project_id, plan)
+    _insert_ids(project_id, plan, spans)
     for op in plan.ops:
         if op.kind == "merge":
             merge_persons(
@@ -257,11 +265,21 @@ def _create_persons(project_id: int, plan: Plan) -> None:
             pending[first_id].stored_identified = pending[first_id].identified
 
 
-def _insert_ids(project_id: int, plan: Plan) -> None:
+def _insert_ids(
+    project_id: int, plan: Plan, spans: dict[str, list[dt.datetime]]
+) -> None:
     """Insert the batch's new ids; a lost race rolls the batch back with a 503."""
     now = utcnow()
+    no_span = (None, None)
     rows = [
-        (project_id, distinct_id, plan.owner[distinct_id].resolve().id, is_user, now)
+        (
+            project_id,
+            distinct_id,
+            plan.owner[distinct_id].resolve().id,
+            is_user,
+            now,
+            *spans.get(distinct_id, no_span),
+        )
         for distinct_id, is_user in plan.new_ids.items()
     ]
     marker = _sql.param()
@@ -270,8 +288,9 @@ def _insert_ids(project_id: int, plan: Plan) -> None:
         inserted += len(
             _sql.fetch_all(
                 "INSERT INTO person_distinct_id "
-                "(project_id, distinct_id, person_id, is_user_id, created_at) "
-                f"VALUES {_sql.values_rows(len(chunk), 5, marker)} "
+                "(project_id, distinct_id, person_id, is_user_id, created_at, "
+                "first_seen, last_seen) "
+                f"VALUES {_sql.values_rows(len(chunk), 7, marker)} "
                 "ON CONFLICT DO NOTHING RETURNING distinct_id",
                 [value for row in chunk for value in row],
             )
@@ -291,6 +310,71 @@ def _insert_ids(project_id: int, plan: Plan) -> None:
         "time; nothing was stored, retry the batch",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+def _seen_spans(messages: list[ParsedMessage]) -> dict[str, list[dt.datetime]]:
+    """Return the earliest and latest event time of each id that owns events."""
+    spans: dict[str, list[dt.datetime]] = {}
+    for message in messages:
+        own = message.own_id
+        if own is None:
+            continue
+        span = spans.get(own)
+        if span is None:
+            spans[own] = [message.timestamp, message.timestamp]
+        elif message.timestamp < span[0]:
+            span[0] = message.timestamp
+        elif message.timestamp > span[1]:
+            span[1] = message.timestamp
+    return spans
+
+
+def _update_seen(
+    stored: dict[str, StoredId], spans: dict[str, list[dt.datetime]]
+) -> None:
+    """Move ``first_seen`` and ``last_seen`` of stored ids that the batch extends.
+
+    ``last_seen`` moves only to a time at least :data:`LAST_SEEN_STEP` later
+    than the stored one, so most batches write nothing here. The statement
+    keeps the earlier first and the later last time, whatever another
+    transaction wrote in between.
+    """
+    # SQLite returns the stored times as the isoformat(" ") text its
+    # adapter wrote, which sorts in time order, so the batch's times are
+    # compared in that form.
+    as_stored = _stored_form()
+    changed: list[tuple[int, dt.datetime, dt.datetime]] = []
+    for distinct_id, (first, last) in spans.items():
+        known = stored.get(distinct_id)
+        if known is None or known.row_id is None:
+            continue
+        if (
+            known.first_seen is None
+            or known.last_seen is None
+            or as_stored(first) < known.first_seen
+            or as_stored(last - LAST_SEEN_STEP) >= known.last_seen
+        ):
+            changed.append((known.row_id, first, last))
+    if not changed:
+        return
+    marker = _sql.param()
+    for chunk in _sql.chunks(sorted(changed)):
+        database.execute_sql(
+            "UPDATE person_distinct_id SET "
+            "first_seen = CASE WHEN first_seen IS NULL OR v.column2 < first_seen "
+            "THEN v.column2 ELSE first_seen END, "
+            "last_seen = CASE WHEN last_seen IS NULL OR v.column3 > last_seen "
+            "THEN v.column3 ELSE last_seen END "
+            f"FROM (VALUES {_sql.values_rows(len(chunk), 3, marker)}) AS v "
+            "WHERE person_distinct_id.id = v.column1",
+            [value for row in chunk for value in row],
+        )
+
+
+def _stored_form():
+    if is_postgres():
+        return lambda value: value
+    return lambda value: value.isoformat(" ")
 
 
 def _flag_identified(plan: Plan) -> None:

@@ -42,15 +42,22 @@ def person_profile(project_id: int, distinct_id: str) -> dict[str, Any] | None:
         return None
     person = Person.get_by_id(owner.person_id)
     ids = distinct_ids_of([person.id])[person.id]
-    first_seen, last_seen = _seen(project_id, Event.distinct_id.in_(ids))
+    first_seen, last_seen = (
+        PersonDistinctId.select(
+            fn.MIN(PersonDistinctId.first_seen), fn.MAX(PersonDistinctId.last_seen)
+        )
+        .where(PersonDistinctId.person == person.id)
+        .tuples()
+        .get()
+    )
     return {
         "id": person.id,
         "identified": person.identified,
         "distinct_ids": ids,
         "traits": _traits(PersonTrait, PersonTrait.person == person.id),
         "groups": _person_groups(person.id),
-        "first_seen": first_seen,
-        "last_seen": last_seen,
+        "first_seen": _datetime(first_seen),
+        "last_seen": _datetime(last_seen),
         "merges": _merges(project_id, person.id),
     }
 
