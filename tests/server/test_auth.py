@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 import requests
 
 
@@ -61,3 +62,27 @@ def test_keys_never_logged(api):
     assert "rejected write key" in log
     assert api.project.write_key not in log
     assert api.project.read_key not in log
+
+
+@pytest.mark.parametrize(
+    "key",
+    [b'"pw_\\ud800"', b'"pw_a\\u0000b"', b'"pw_\xff\xfe"', b'"pw_a b"'],
+)
+def test_unusable_body_write_key_401(api, key):
+    response = requests.post(
+        api.server.url + "/v1/batch",
+        data=b'{"batch": [], "writeKey": ' + key + b"}",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "invalid_write_key"
+
+
+def test_unusable_read_key_401(api):
+    response = requests.get(
+        api.server.url + "/v1/events",
+        headers={"Authorization": "Bearer pr_a\tb"},
+        timeout=30,
+    )
+    assert response.status_code == 401

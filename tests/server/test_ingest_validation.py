@@ -195,3 +195,57 @@ def test_rejected_raw_kept_for_bad_text(api):
     [row] = api.get("/v1/rejected").json()["rejected"]
     assert row["messageId"] == "raw-1"
     assert "raw-1" in row["raw"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("NaN", "NaN"),
+        ('"\\ud800"', "surrogate"),
+        ('"a\\u0000b"', "NUL"),
+    ],
+)
+def test_unstorable_batch_context_400(api, value, reason):
+    body = (
+        '{"batch": [' + json.dumps(GOOD) + '], "context": {"x": ' + value + "}}"
+    ).encode()
+    response = _raw_post(api, body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_context"
+    assert error["message"].startswith("batch context ")
+    assert reason in error["message"]
+    assert _stored_ids(api) == []
+
+
+def test_deep_batch_context_400(api):
+    nested: dict = {}
+    for _ in range(40):
+        nested = {"child": nested}
+    response = api.batch([GOOD], context={"app": nested})
+    assert response.status_code == 400, response.text
+    assert "more than 32 levels" in response.json()["error"]["message"]
+
+
+def test_batch_context_counts_toward_message_size(api):
+    response = api.batch([GOOD], context={"blob": "x" * 33_000})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["accepted"] == 0
+    assert (
+        "over the limit of 32768 bytes"
+        in answer["rejected"][0]["errors"]["_message"][0]
+    )
+
+
+def test_nesting_past_encoder_names_limit(api):
+    body = (
+        b'{"batch": [' + json.dumps(GOOD).encode() + b","
+        b'{"type": "track", "userId": "u-1", "event": "x", "messageId": "deep-2",'
+        b' "properties": {"p": ' + b"[" * 1010 + b"]" * 1010 + b"}}]}"
+    )
+    response = _raw_post(api, body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert "more than 32 levels" in answer["rejected"][0]["errors"]["_message"][0]

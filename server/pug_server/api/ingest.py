@@ -14,7 +14,7 @@ from pug_server import jsontext
 from pug_server.auth import project_for_write_key
 from pug_server.errors import BadRequestError, PayloadTooLargeError
 from pug_server.schemas.messages import MESSAGE_TYPES, Timestamp
-from pug_server.services.ingest import ingest_batch, json_type
+from pug_server.services.ingest import check_storable, ingest_batch, json_type
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ def batch():
             f"got {json_type(context)}",
             code="invalid_context",
         )
+    if context:
+        # Every message takes the batch context, so a value in it that no
+        # backend stores fails the batch here rather than each message.
+        try:
+            check_storable(context, current_app.config["PUG"]["MAX_NESTING_DEPTH"])
+        except ValidationError as exc:
+            reason = exc.normalized_messages()["_message"][0]
+            raise BadRequestError(
+                f"batch context {reason}", code="invalid_context"
+            ) from None
     return _ingest(body, messages, batch_context=context)
 
 

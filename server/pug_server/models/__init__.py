@@ -58,19 +58,21 @@ def _add_seen_columns(database) -> None:
         present = {column.name for column in database.get_columns(table)}
         if "first_seen" not in present:
             raise
+        logger.info(
+            "first_seen and last_seen were added to %s by another process", table
+        )
         return
     logger.info("added first_seen and last_seen to %s", table)
 
 
+# One pass over the events, grouped by id. Two correlated MIN and MAX
+# subqueries per id made SQLite walk the project's events by time for
+# every id, which took seconds for a few thousand ids.
 _FILL_SEEN = (
-    "UPDATE person_distinct_id SET "
-    "first_seen = (SELECT MIN(e.timestamp) FROM event AS e "
-    "WHERE e.project_id = person_distinct_id.project_id "
-    "AND e.distinct_id = person_distinct_id.distinct_id), "
-    "last_seen = (SELECT MAX(e.timestamp) FROM event AS e "
-    "WHERE e.project_id = person_distinct_id.project_id "
-    "AND e.distinct_id = person_distinct_id.distinct_id)"
+    "UPDATE person_distinct_id SET first_seen = seen.first, last_seen = seen.last "
+    "FROM (SELECT project_id, distinct_id, MIN(timestamp) AS first, "
+    "MAX(timestamp) AS last FROM event WHERE distinct_id IS NOT NULL "
+    "GROUP BY project_id, distinct_id) AS seen "
+    "WHERE person_distinct_id.project_id = seen.project_id "
+    "AND person_distinct_id.distinct_id = seen.distinct_id"
 )
-
-
-__all__ = [model.__name__ for model in ALL_MODELS] + ["ALL_MODELS", "create_schema"]

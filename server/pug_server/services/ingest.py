@@ -134,12 +134,24 @@ def ingest_batch(
 def _validate(
     raw: Any, config: dict[str, Any], batch_context: dict | None
 ) -> dict[str, Any]:
-    """Check and load one raw message."""
+    """Check and load one raw message, merged with the batch's context.
+
+    The size and nesting limits and the checks for values no backend
+    stores apply to the merged message, which is what is stored.
+    """
     if not isinstance(raw, dict):
         raise ValidationError(
             {"_message": [f"must be a JSON object, got {json_type(raw)}"]}
         )
-    encoded = _encode_checked(raw)
+    if batch_context:
+        own = raw.get("context")
+        if own is None or isinstance(own, dict):
+            # Shallow merge: a message's own context key replaces the batch's
+            # key of the same name whole (context.library is not merged
+            # with the batch's context.library).
+            raw = {**raw, "context": {**batch_context, **(own or {})}}
+    depth_limit = config["MAX_NESTING_DEPTH"]
+    encoded = _encode_checked(raw, depth_limit)
     size = len(encoded)
     limit = config["MAX_MESSAGE_BYTES"]
     if size > limit:
@@ -151,32 +163,35 @@ def _validate(
                 ]
             }
         )
-    depth_limit = config["MAX_NESTING_DEPTH"]
     # Every object and array writes one "{" or "[", so a message with no
     # more of them than the limit cannot nest deeper and needs no walk.
     # Brackets inside strings only make this bound looser.
     if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
         _check_depth(raw, depth_limit)
-    if batch_context:
-        own = raw.get("context")
-        if own is None or isinstance(own, dict):
-            # Shallow merge: a message's own context key replaces the batch's
-            # key of the same name whole (context.library is not merged
-            # with the batch's context.library).
-            raw = {**raw, "context": {**batch_context, **(own or {})}}
     return load_message(raw)
 
 
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _encode_checked(raw: dict[str, Any]) -> bytes:
+def check_storable(value: dict[str, Any], depth_limit: int) -> None:
+    """Raise the validation error of *value* if no backend can store it.
+
+    :raises ValidationError: for NaN, Infinity, lone surrogates, NUL, or
+        nesting deeper than *depth_limit*.
+    """
+    encoded = _encode_checked(value, depth_limit)
+    if encoded.count(b"{") + encoded.count(b"[") > depth_limit:
+        _check_depth(value, depth_limit)
+
+
+def _encode_checked(raw: dict[str, Any], depth_limit: int) -> bytes:
     """Return *raw* as compact UTF-8 JSON, whose length is the message size.
 
     :raises ValidationError: for a value no backend can store: NaN,
         Infinity, lone surrogates (invalid UTF-8 in the body) and NUL.
     """
-    encoded = _encode_part(raw)
+    encoded = _encode_part(raw, depth_limit)
     if b"\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
         raise ValidationError(
             {
@@ -189,12 +204,12 @@ def _encode_checked(raw: dict[str, Any]) -> bytes:
     return encoded
 
 
-def _encode_part(value: Any) -> bytes:
+def _encode_part(value: Any, depth_limit: int) -> bytes:
     """Encode *value* as compact UTF-8 JSON, or raise the validation error."""
     try:
         return jsontext.dumps(value)
     except RecursionError:
-        raise ValidationError({"_message": [_too_deep_message(None)]}) from None
+        raise ValidationError({"_message": [_too_deep_message(depth_limit)]}) from None
     except UnicodeEncodeError:
         raise ValidationError(
             {
@@ -233,10 +248,9 @@ def _check_depth(raw: dict[str, Any], limit: int) -> None:
                 stack.append((child, depth + 1))
 
 
-def _too_deep_message(limit: int | None) -> str:
-    bound = f"more than {limit} levels" if limit else "too deeply"
+def _too_deep_message(limit: int) -> str:
     return (
-        f"objects and arrays are nested {bound}: "
+        f"objects and arrays are nested more than {limit} levels: "
         "flatten the properties, traits or context"
     )
 
