@@ -249,3 +249,11 @@ def test_nesting_past_encoder_names_limit(api):
     answer = response.json()
     assert answer["accepted"] == 1
     assert "more than 32 levels" in answer["rejected"][0]["errors"]["_message"][0]
+
+
+def test_byte_order_mark_ignored(api):
+    body = b"\xef\xbb\xbf" + json.dumps({"batch": [GOOD]}).encode()
+    response = _raw_post(api, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert _stored_ids(api) == ["good-1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import logging
 import zlib
@@ -141,6 +142,10 @@ def read_json_body(*, max_bytes: int | None = None) -> Any:
         )
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
+    # JSON text may start with a UTF-8 byte order mark (RFC 8259, section
+    # 8.1), which a parser may ignore; some Windows tools write one.
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
     try:
         return jsontext.loads_body(raw)
     except RecursionError:
