@@ -143,7 +143,7 @@ def read_json_body(*, max_bytes: int | None = None) -> Any:
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
     # JSON text may start with a UTF-8 byte order mark (RFC 8259, section
-    # 8.1), which a parser may ignore; some Windows tools write one.
+    # 8.1), which a parser may ignore. Some Windows tools write one.
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
