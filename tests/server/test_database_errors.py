@@ -19,18 +19,31 @@ BATCH = [
 ]
 
 
+@contextlib.contextmanager
+def sqlite_server(tmp_path, busy_timeout_ms: int):
+    """Run a server on its own SQLite file with the given busy timeout."""
+    path = tmp_path / "server.db"
+    url = f"sqlite:///{path}"
+    server = start_server(
+        url,
+        "sqlite",
+        tmp_path,
+        workers=1,
+        env={"PUG_SQLITE_BUSY_TIMEOUT_MS": str(busy_timeout_ms)},
+    )
+    api = Api(server, create_project(url))
+    try:
+        yield api, path
+    finally:
+        api.session.close()
+        server.stop()
+
+
 @pytest.fixture
 def locked_sqlite(tmp_path):
     """A server on its own SQLite file, with a 200 ms busy timeout."""
-    path = tmp_path / "locked.db"
-    url = f"sqlite:///{path}"
-    server = start_server(
-        url, "sqlite", tmp_path, workers=1, env={"PUG_SQLITE_BUSY_TIMEOUT_MS": "200"}
-    )
-    api = Api(server, create_project(url))
-    yield api, path
-    api.session.close()
-    server.stop()
+    with sqlite_server(tmp_path, 200) as pair:
+        yield pair
 
 
 @contextlib.contextmanager
@@ -85,15 +98,8 @@ def test_locked_sqlite_logs_one_line(locked_sqlite):
 @pytest.fixture
 def patient_sqlite(tmp_path):
     """A server on its own SQLite file, with a 5 s busy timeout."""
-    path = tmp_path / "patient.db"
-    url = f"sqlite:///{path}"
-    server = start_server(
-        url, "sqlite", tmp_path, workers=1, env={"PUG_SQLITE_BUSY_TIMEOUT_MS": "5000"}
-    )
-    api = Api(server, create_project(url))
-    yield api, path
-    api.session.close()
-    server.stop()
+    with sqlite_server(tmp_path, 5000) as pair:
+        yield pair
 
 
 def release_later(path, seconds: float) -> threading.Thread:
