@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pug_server.services.ingest import EVENT_COLUMNS  # noqa: E402
 from tests.helpers.live import (  # noqa: E402
     create_postgres_database,
     create_project,
@@ -47,29 +48,6 @@ from tests.helpers.live import (  # noqa: E402
 )
 
 BATCH_SIZE = 100
-COLUMNS = (
-    "project_id",
-    "message_id",
-    "type",
-    "event",
-    "name",
-    "user_id",
-    "anonymous_id",
-    "distinct_id",
-    "previous_id",
-    "group_id",
-    "group_type",
-    "timestamp",
-    "original_timestamp",
-    "sent_at",
-    "received_at",
-    "clamped",
-    "properties",
-    "traits",
-    "context",
-    "integrations",
-    "groups",
-)
 
 
 def build_bodies(batches: int, run: str) -> list[bytes]:
@@ -106,12 +84,12 @@ def measure_raw(bodies: list[bytes], folder: Path) -> float:
     connection.execute("PRAGMA synchronous=normal")
     connection.execute(
         "CREATE TABLE event (id INTEGER PRIMARY KEY, "
-        + ", ".join(COLUMNS)
+        + ", ".join(EVENT_COLUMNS)
         + ", UNIQUE (project_id, message_id))"
     )
     insert = (
-        f"INSERT INTO event ({', '.join(COLUMNS)}) VALUES "
-        f"({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
+        f"INSERT INTO event ({', '.join(EVENT_COLUMNS)}) VALUES "
+        f"({', '.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING"
     )
     start = time.perf_counter()
     for body in bodies:

@@ -65,9 +65,9 @@ class SqliteDatabase(PooledSqliteDatabase):
                 cursor.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
 
 
-#: The first and the longest pause between two tries for the write lock.
-FIRST_LOCK_PAUSE = 0.0001
-LONGEST_LOCK_PAUSE = 0.001
+#: The shortest and the longest pause between two tries for the write lock.
+MIN_LOCK_PAUSE = 0.0001
+MAX_LOCK_PAUSE = 0.001
 
 
 def _execute_when_unlocked(cursor, statement: str, timeout: float) -> None:
@@ -77,7 +77,7 @@ def _execute_when_unlocked(cursor, statement: str, timeout: float) -> None:
         seconds, or for any other error.
     """
     deadline = None
-    pause = FIRST_LOCK_PAUSE
+    pause = MIN_LOCK_PAUSE
     while True:
         try:
             cursor.execute(statement)
@@ -91,7 +91,7 @@ def _execute_when_unlocked(cursor, statement: str, timeout: float) -> None:
             elif now >= deadline:
                 raise
             time.sleep(min(pause, deadline - now))
-            pause = min(pause * 2, LONGEST_LOCK_PAUSE)
+            pause = min(pause * 2, MAX_LOCK_PAUSE)
 
 
 def make_database(url: str, config: dict) -> peewee.Database:

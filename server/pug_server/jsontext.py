@@ -51,7 +51,8 @@ def _parse_int(token: str) -> int | float:
     return int(token)
 
 
-# Maps every digit to "9", so a run of digits in a body becomes a run of "9".
+# A table that maps every digit to "9", so that a run of digits in a body
+# becomes a run of "9".
 _DIGITS_TO_NINE = bytes.maketrans(b"0123456789", b"9999999999")
 _LONG_NUMBER = b"9" * 19
 
@@ -103,7 +104,8 @@ def dumps(value: Any) -> bytes:
     except TypeError:
         # orjson rejects integers past 64 bits, NonFinite, lone surrogates
         # and nesting past 254 levels. The standard library writes the
-        # integers and the deep nesting, and raises for the other two.
+        # integers, and the nesting up to the interpreter's recursion limit.
+        # It raises for the other two.
         return _encode_strict(value).encode("utf-8")
 
 

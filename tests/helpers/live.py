@@ -90,6 +90,20 @@ class LiveServer:
             self.process.wait(timeout=5)
 
 
+def serve_command(port: int, workers: int) -> list[str]:
+    """Return the command line that runs ``pug-server serve`` on *port*."""
+    return [
+        sys.executable,
+        "-m",
+        "pug_server",
+        "serve",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+
+
 def start_server(
     database_url: str,
     backend: str,
@@ -112,19 +126,13 @@ def start_server(
         "PUG_LOG_LEVEL": "INFO",
         **(env or {}),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "pug_server",
-        "serve",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        command, cwd=workdir, env=environment, stdout=log_file, stderr=subprocess.STDOUT
+        serve_command(port, workers),
+        cwd=workdir,
+        env=environment,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     server = LiveServer(
         f"http://127.0.0.1:{port}", database_url, backend, log_path, process

@@ -11,30 +11,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
-from tests.helpers.live import LiveServer, free_port
+from tests.helpers.live import LiveServer, free_port, serve_command
 
 READY_TIMEOUT_SECONDS = 30
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def serve_command(port: int, workers: int) -> list[str]:
-    """Return the command line that runs ``pug-server serve`` on *port*."""
-    return [
-        sys.executable,
-        "-m",
-        "pug_server",
-        "serve",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
 
 
 class Server(LiveServer):

@@ -372,6 +372,7 @@ def _update_seen(
 
 
 def _stored_form():
+    """Return the function that puts a datetime in the form the driver returns."""
     if is_postgres():
         return lambda value: value
     return lambda value: value.isoformat(" ")

@@ -114,9 +114,13 @@ def ingest_batch(
         inserted = _insert_events(chunks)
         fresh = _split_duplicates(valid, inserted, result)
         if len(fresh) < len(valid):
-            kept = {item.index for item in fresh}
-            parsed = [message for message in parsed if message.index in kept]
-            parse_warnings = [w for w in parse_warnings if w["index"] in kept]
+            fresh_indexes = {item.index for item in fresh}
+            parsed = [message for message in parsed if message.index in fresh_indexes]
+            parse_warnings = [
+                warning
+                for warning in parse_warnings
+                if warning["index"] in fresh_indexes
+            ]
         result.warnings = identity.apply_messages(project, parsed, parse_warnings)
         if rejected_rows:
             RejectedMessage.insert_many(rejected_rows).execute()
@@ -509,7 +513,8 @@ _ROW_COLUMNS = (
     "integrations",
     "groups",
 )
-_ROW_FIELDS = [getattr(Event, name) for name in _ROW_COLUMNS]
+#: The table columns of the event values, in the same order.
+EVENT_COLUMNS = tuple(getattr(Event, name).column_name for name in _ROW_COLUMNS)
 
 
 def _insert_params(rows: list[list[Any]]) -> list[tuple[int, list[Any]]]:
@@ -543,8 +548,8 @@ def _insert_events(chunks: list[tuple[int, list[Any]]]) -> set[str]:
 @functools.lru_cache(maxsize=64)
 def _insert_sql(row_count: int, param: str) -> str:
     """Return the multi-row INSERT for *row_count* rows, stored ids skipped."""
-    columns = ", ".join(f'"{field.column_name}"' for field in _ROW_FIELDS)
-    row = "(" + ", ".join([param] * len(_ROW_FIELDS)) + ")"
+    columns = ", ".join(f'"{column}"' for column in EVENT_COLUMNS)
+    row = "(" + ", ".join([param] * len(EVENT_COLUMNS)) + ")"
     return (
         f'INSERT INTO "{Event._meta.table_name}" ({columns}) '
         f"VALUES {', '.join([row] * row_count)} "
